@@ -1,0 +1,12 @@
+/* The scheduler: claims due schedules in batches and creates their runs. */
+#ifndef WF_SCHED_H
+#define WF_SCHED_H
+#include <stdint.h>
+
+#include "store.h"
+
+/* Fires up to batch due schedules (next_fire_at <= now). Returns the number
+ * of runs created, or -1 on a database error. */
+int sched_tick(struct store *s, int batch) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,52 @@
+/* PostgreSQL access: a connection that reconnects by itself, and a small
+ * pool for threads. PostgreSQL is wf's only source of truth.
+ * Results returned by store_* are new PGresults: always PQclear them. */
+#ifndef WF_STORE_H
+#define WF_STORE_H
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct store;
+
+/* The connection string: WF_DATABASE_URL when set, else "" (libpq's PG*
+ * variables and defaults). Borrowed. */
+const char *store_default_conninfo(void);
+
+/* Connects (conninfo NULL → store_default_conninfo()). Returns a store, or
+ * NULL with a message in err. */
+struct store *store_open(const char *conninfo, char *err, size_t errlen);
+void store_close(struct store *s);
+/* The live connection (borrowed), reconnecting first when it was lost.
+ * Returns NULL when the database cannot be reached right now. */
+PGconn *store_conn(struct store *s);
+/* 1 when the last call found the database away. */
+int store_down(const struct store *s);
+
+/* Runs sql with text parameters (NULL = SQL NULL). Returns the result when
+ * its status is COMMAND_OK or TUPLES_OK, else logs, clears it and returns
+ * NULL (and marks the connection for a reconnect when it broke). */
+PGresult *store_exec(struct store *s, const char *sql, int nparams, const char *const *params)
+	__attribute__((warn_unused_result));
+/* Like store_exec for a statement prepared once per connection under name. */
+PGresult *store_execp(struct store *s, const char *name, const char *sql, int nparams,
+		      const char *const *params) __attribute__((warn_unused_result));
+/* Runs a statement whose result is not needed. Returns 0 or -1. */
+int store_cmd(struct store *s, const char *sql, int nparams, const char *const *params)
+	__attribute__((warn_unused_result));
+int store_begin(struct store *s) __attribute__((warn_unused_result));
+int store_commit(struct store *s) __attribute__((warn_unused_result));
+void store_rollback(struct store *s);
+/* The last error text of this store (borrowed, "" when none). */
+const char *store_error(const struct store *s);
+/* The SQLSTATE of the last error ("" when none), e.g. "23505". */
+const char *store_sqlstate(const struct store *s);
+
+/* A fixed-size pool of stores for the HTTP threads. */
+struct store_pool;
+struct store_pool *store_pool_new(const char *conninfo, int size);
+void store_pool_free(struct store_pool *p);
+/* Takes a store, waiting when all are busy. Give it back with _put. */
+struct store *store_pool_get(struct store_pool *p);
+void store_pool_put(struct store_pool *p, struct store *s);
+
+#endif
