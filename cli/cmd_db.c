@@ -1,0 +1,137 @@
+/* Commands that talk to PostgreSQL directly: migrate, token create. */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "engine/migrate.h"
+#include "engine/store.h"
+#include "util.h"
+
+static PGconn *connect_db(void)
+{
+	PGconn *db = PQconnectdb(store_default_conninfo());
+	if (PQstatus(db) != CONNECTION_OK) {
+		fprintf(stderr, "wfctl: cannot connect to PostgreSQL: %s", PQerrorMessage(db));
+		fprintf(stderr, "hint: set WF_DATABASE_URL or the PG* variables\n");
+		PQfinish(db);
+		return NULL;
+	}
+	PQclear(PQexec(db, "SET client_min_messages = warning"));
+	return db;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	int check_only = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check") == 0)
+			check_only = 1;
+		else {
+			fprintf(stderr, "usage: wfctl migrate [--check]\n");
+			return EXIT_USAGE;
+		}
+	}
+	PGconn *db = connect_db();
+	if (!db)
+		return EXIT_UNAVAIL;
+	char err[1024];
+	int rc = EXIT_OK;
+	if (check_only) {
+		if (migrate_check(db, err, sizeof err) != 0) {
+			fprintf(stderr, "wfctl: %s\n", err);
+			rc = EXIT_FAIL;
+		} else if (!cli_opts.json) {
+			printf("schema is at version %d (current)\n", migrate_latest());
+		}
+	} else {
+		int n = migrate_up(db, err, sizeof err);
+		if (n < 0) {
+			fprintf(stderr, "wfctl: migrate: %s\n", err);
+			rc = EXIT_FAIL;
+		} else if (cli_opts.json) {
+			printf("{\"applied\":%d,\"version\":%d}\n", n, migrate_latest());
+		} else {
+			printf("applied %d migration%s; schema is at version %d\n", n, n == 1 ? "" : "s",
+			       migrate_latest());
+		}
+	}
+	if (cli_opts.json && check_only)
+		printf("{\"current\":%s,\"version\":%d}\n", rc == EXIT_OK ? "true" : "false",
+		       migrate_latest());
+	PQfinish(db);
+	return rc;
+}
+
+/* Tokens: "wf_" + 32 random bytes in hex; only the SHA-256 is stored. */
+static int token_create(int argc, char **argv)
+{
+	const char *role = NULL, *name = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+			role = argv[++i];
+		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else {
+			fprintf(stderr, "wfctl: token create: unexpected '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!role || !name) {
+		fprintf(stderr, "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin")) {
+		fprintf(stderr, "wfctl: --role '%s': expected viewer, operator or admin\n", role);
+		return EXIT_USAGE;
+	}
+	if (sodium_init() < 0)
+		return EXIT_FAIL;
+	unsigned char raw[32], digest[crypto_hash_sha256_BYTES];
+	char token[3 + 64 + 1], hash[2 * crypto_hash_sha256_BYTES + 1];
+	randombytes_buf(raw, sizeof raw);
+	memcpy(token, "wf_", 3);
+	hex_encode(raw, sizeof raw, token + 3);
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	hex_encode(digest, sizeof digest, hash);
+
+	PGconn *db = connect_db();
+	if (!db)
+		return EXIT_UNAVAIL;
+	const char *params[3] = {name, role, hash};
+	PGresult *r = PQexecParams(db,
+				   "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)",
+				   3, NULL, params, NULL, NULL, 0);
+	int rc = EXIT_OK;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (state && strcmp(state, "23505") == 0)
+			fprintf(stderr, "wfctl: a token named '%s' already exists\n", name);
+		else
+			fprintf(stderr, "wfctl: token create: %s", PQresultErrorMessage(r));
+		rc = EXIT_FAIL;
+	} else if (cli_opts.json) {
+		json_t *o = json_pack("{s:s,s:s,s:s}", "name", name, "role", role, "token", token);
+		char *s = json_dumps(o, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else {
+		printf("%s\n", token);
+		fprintf(stderr, "token '%s' (%s) created; it is shown only once\n", name, role);
+	}
+	PQclear(r);
+	PQfinish(db);
+	sodium_memzero(token, sizeof token);
+	return rc;
+}
+
+int cmd_token(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+		return token_create(argc, argv);
+	fprintf(stderr, "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
+	return EXIT_USAGE;
+}

@@ -1,0 +1,548 @@
+#include "wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "xalloc.h"
+
+static const char *const statuses[] = {"succeeded", "failed",       "timeout", "cancelled",
+				       "breaker_open", "rejected", NULL};
+static const char *const step_types[] = {"shell", "sh", "http", "noop", "sleep", NULL};
+static const char *const breaker_states[] = {"closed", "open", "half_open", NULL};
+
+/* Validation context: the frame type names every message. */
+struct vctx {
+	const char *type;
+	char *err;
+	size_t errlen;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct vctx *v, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (v->errlen)
+		snprintf(v->err, v->errlen, "%s frame: %s", v->type, msg);
+	return -1;
+}
+
+static int in_set(const char *s, const char *const *set)
+{
+	for (size_t i = 0; set[i]; i++)
+		if (strcmp(s, set[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Optional fields may be absent; a present field must have the right type. */
+enum req { REQUIRED, OPTIONAL, NULLABLE /* present or absent, may be null */ };
+
+static int missing(struct vctx *v, const json_t *o, const char *key, enum req req,
+		   const json_t **val)
+{
+	*val = json_object_get(o, key);
+	if (!*val)
+		return req == REQUIRED ? fail(v, "missing field '%s'", key) : 1;
+	if (json_is_null(*val) && req == NULLABLE)
+		return 1;
+	return 0;
+}
+
+static int check_int(struct vctx *v, const json_t *o, const char *key, enum req req,
+		     json_int_t min)
+{
+	const json_t *val;
+	int m = missing(v, o, key, req, &val);
+	if (m)
+		return m < 0 ? -1 : 0;
+	if (!json_is_integer(val) || json_integer_value(val) < min)
+		return fail(v, "field '%s' must be an integer >= %lld", key, (long long)min);
+	return 0;
+}
+
+static int check_string(struct vctx *v, const json_t *o, const char *key, enum req req,
+			int nonempty)
+{
+	const json_t *val;
+	int m = missing(v, o, key, req, &val);
+	if (m)
+		return m < 0 ? -1 : 0;
+	if (!json_is_string(val))
+		return fail(v, "field '%s' must be a string", key);
+	if (nonempty && json_string_length(val) == 0)
+		return fail(v, "field '%s' must not be empty", key);
+	return 0;
+}
+
+static int check_type(struct vctx *v, const json_t *o, const char *key, enum req req,
+		      json_type type, const char *what)
+{
+	const json_t *val;
+	int m = missing(v, o, key, req, &val);
+	if (m)
+		return m < 0 ? -1 : 0;
+	if (json_typeof(val) != type)
+		return fail(v, "field '%s' must be %s", key, what);
+	return 0;
+}
+
+static int check_enum(struct vctx *v, const json_t *o, const char *key, const char *const *set)
+{
+	const json_t *val;
+	if (missing(v, o, key, REQUIRED, &val))
+		return -1;
+	if (!json_is_string(val) || !in_set(json_string_value(val), set)) {
+		char list[256] = "";
+		size_t n = 0;
+		for (size_t i = 0; set[i] && n < sizeof list; i++)
+			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
+					      set[i]);
+		return fail(v, "field '%s' must be one of %s", key, list);
+	}
+	return 0;
+}
+
+static int check_string_array(struct vctx *v, const json_t *o, const char *key, enum req req,
+			      int nonempty)
+{
+	const json_t *val;
+	int m = missing(v, o, key, req, &val);
+	if (m)
+		return m < 0 ? -1 : 0;
+	if (!json_is_array(val))
+		return fail(v, "field '%s' must be an array of strings", key);
+	if (nonempty && json_array_size(val) == 0)
+		return fail(v, "field '%s' must not be empty", key);
+	size_t i;
+	const json_t *e;
+	json_array_foreach(val, i, e)
+	{
+		if (!json_is_string(e))
+			return fail(v, "field '%s[%zu]' must be a string", key, i);
+	}
+	return 0;
+}
+
+static int check_string_object(struct vctx *v, const json_t *o, const char *key)
+{
+	const json_t *val;
+	int m = missing(v, o, key, NULLABLE, &val);
+	if (m)
+		return m < 0 ? -1 : 0;
+	if (!json_is_object(val))
+		return fail(v, "field '%s' must be an object of strings", key);
+	const char *k;
+	const json_t *e;
+	json_object_foreach((json_t *)val, k, e)
+	{
+		if (!json_is_string(e))
+			return fail(v, "field '%s.%s' must be a string", key, k);
+	}
+	return 0;
+}
+
+static int check_ids(struct vctx *v, const json_t *o)
+{
+	if (check_int(v, o, "task_run_id", REQUIRED, 1) || check_int(v, o, "attempt", REQUIRED, 1))
+		return -1;
+	return 0;
+}
+
+static int validate_step(struct vctx *v, const json_t *step)
+{
+	if (check_enum(v, step, "type", step_types))
+		return -1;
+	const char *t = json_string_value(json_object_get(step, "type"));
+	if (strcmp(t, "shell") == 0)
+		return check_string_array(v, step, "argv", REQUIRED, 1) ||
+				       check_string_object(v, step, "env") ||
+				       check_string(v, step, "dir", NULLABLE, 1)
+			       ? -1
+			       : 0;
+	if (strcmp(t, "sh") == 0)
+		return check_string(v, step, "script", REQUIRED, 1) ||
+				       check_string_object(v, step, "env") ||
+				       check_string(v, step, "dir", NULLABLE, 1)
+			       ? -1
+			       : 0;
+	if (strcmp(t, "http") == 0) {
+		if (check_string(v, step, "url", REQUIRED, 1) ||
+		    check_string(v, step, "method", NULLABLE, 1) ||
+		    check_string_object(v, step, "headers") ||
+		    check_int(v, step, "timeout_ms", NULLABLE, 0))
+			return -1;
+		const json_t *es = json_object_get(step, "expect_status");
+		if (es && !json_is_null(es)) {
+			if (!json_is_array(es))
+				return fail(v, "field 'expect_status' must be an array of integers");
+			size_t i;
+			const json_t *e;
+			json_array_foreach(es, i, e)
+			{
+				if (!json_is_integer(e) || json_integer_value(e) < 100 ||
+				    json_integer_value(e) > 999)
+					return fail(v,
+						    "field 'expect_status[%zu]' must be an HTTP "
+						    "status (100-999)",
+						    i);
+			}
+		}
+		return 0;
+	}
+	if (strcmp(t, "sleep") == 0)
+		return check_int(v, step, "duration_ms", REQUIRED, 0);
+	return 0;
+}
+
+static int validate_breaker(struct vctx *v, const json_t *b)
+{
+	if (check_string(v, b, "name", REQUIRED, 1) || check_int(v, b, "failures", OPTIONAL, 0) ||
+	    check_int(v, b, "window_ms", OPTIONAL, 0) ||
+	    check_int(v, b, "open_for_ms", OPTIONAL, 0) ||
+	    check_int(v, b, "half_open_probes", OPTIONAL, 1))
+		return -1;
+	const json_t *r = json_object_get(b, "failure_rate");
+	if (r && (!json_is_number(r) || json_number_value(r) < 0 || json_number_value(r) > 1))
+		return fail(v, "field 'failure_rate' must be a number between 0 and 1");
+	return 0;
+}
+
+static int validate_task(struct vctx *v, const json_t *o)
+{
+	if (check_ids(v, o) || check_int(v, o, "run_id", REQUIRED, 1) ||
+	    check_string(v, o, "workflow", REQUIRED, 1) ||
+	    check_string(v, o, "task", REQUIRED, 1) ||
+	    check_type(v, o, "step", REQUIRED, JSON_OBJECT, "an object") ||
+	    check_int(v, o, "timeout_ms", NULLABLE, 0) ||
+	    check_string(v, o, "idempotency_key", REQUIRED, 1) ||
+	    check_type(v, o, "breaker", NULLABLE, JSON_OBJECT, "an object or null") ||
+	    check_string_object(v, o, "env") || check_int(v, o, "lease_ms", NULLABLE, 0) ||
+	    check_string(v, o, "engine_id", NULLABLE, 0))
+		return -1;
+	struct vctx sv = {"task", v->err, v->errlen};
+	char inner[200];
+	sv.err = inner;
+	sv.errlen = sizeof inner;
+	sv.type = "task";
+	if (validate_step(&sv, json_object_get(o, "step"))) {
+		/* "task frame: field 'argv' ..." → "task frame: step: field 'argv' ..." */
+		return fail(v, "step: %s", inner + strlen("task frame: "));
+	}
+	const json_t *b = json_object_get(o, "breaker");
+	if (json_is_object(b) && validate_breaker(&sv, b))
+		return fail(v, "breaker: %s", inner + strlen("task frame: "));
+	return 0;
+}
+
+static int validate_heartbeat(struct vctx *v, const json_t *o)
+{
+	if (check_int(v, o, "free_slots", REQUIRED, 0) ||
+	    check_type(v, o, "running", REQUIRED, JSON_ARRAY, "an array") ||
+	    check_type(v, o, "breakers", REQUIRED, JSON_OBJECT, "an object"))
+		return -1;
+	const json_t *load = json_object_get(o, "load");
+	if (!load)
+		return fail(v, "missing field 'load'");
+	if (!json_is_number(load) || json_number_value(load) < 0)
+		return fail(v, "field 'load' must be a number >= 0");
+	const json_t *d = json_object_get(o, "draining");
+	if (!d)
+		return fail(v, "missing field 'draining'");
+	if (!json_is_boolean(d))
+		return fail(v, "field 'draining' must be a boolean");
+	size_t i;
+	const json_t *e;
+	json_array_foreach(json_object_get(o, "running"), i, e)
+	{
+		if (!json_is_object(e))
+			return fail(v, "field 'running[%zu]' must be an object", i);
+		const json_t *id = json_object_get(e, "task_run_id");
+		const json_t *at = json_object_get(e, "attempt");
+		if (!json_is_integer(id) || json_integer_value(id) < 1 || !json_is_integer(at) ||
+		    json_integer_value(at) < 1)
+			return fail(v,
+				    "field 'running[%zu]' must have an integer task_run_id >= 1 "
+				    "and attempt >= 1",
+				    i);
+	}
+	const char *k;
+	const json_t *b;
+	json_object_foreach(json_object_get(o, "breakers"), k, b)
+	{
+		const json_t *st = json_object_get(b, "state");
+		if (!json_is_object(b) || !json_is_string(st) ||
+		    !in_set(json_string_value(st), breaker_states))
+			return fail(v,
+				    "field 'breakers.%s' must be an object with a state "
+				    "closed, open or half_open",
+				    k);
+		const json_t *u = json_object_get(b, "until_ms");
+		if (u && !json_is_null(u) && !json_is_integer(u))
+			return fail(v, "field 'breakers.%s.until_ms' must be an integer or null",
+				    k);
+	}
+	return 0;
+}
+
+static int validate_finished(struct vctx *v, const json_t *o)
+{
+	if (check_ids(v, o) || check_enum(v, o, "status", statuses) ||
+	    check_int(v, o, "exit_code", NULLABLE, -1000000) ||
+	    check_int(v, o, "http_status", NULLABLE, 0) ||
+	    check_string(v, o, "output", NULLABLE, 0) || check_string(v, o, "error", NULLABLE, 0) ||
+	    check_int(v, o, "duration_ms", NULLABLE, 0) ||
+	    check_type(v, o, "outputs", NULLABLE, JSON_OBJECT, "an object or null") ||
+	    check_int(v, o, "started_ms", NULLABLE, 0) ||
+	    check_int(v, o, "finished_ms", NULLABLE, 0))
+		return -1;
+	return 0;
+}
+
+int wire_validate(const json_t *msg, char *err, size_t errlen)
+{
+	struct vctx v = {"unknown", err, errlen};
+	if (!json_is_object(msg))
+		return fail(&v, "a frame must be a JSON object");
+	const json_t *t = json_object_get(msg, "type");
+	if (!t)
+		return fail(&v, "missing field 'type'");
+	if (!json_is_string(t))
+		return fail(&v, "field 'type' must be a string");
+	const char *type = json_string_value(t);
+	static const char *const types[] = {"hello",    "heartbeat", "started", "finished",
+					    "bye",      "task",      "cancel",  NULL};
+	if (!in_set(type, types))
+		return fail(&v,
+			    "unknown type '%.40s' (expected hello, heartbeat, started, finished, "
+			    "bye, task or cancel)",
+			    type);
+	v.type = type;
+	if (strcmp(type, "task") == 0)
+		return validate_task(&v, msg);
+	if (strcmp(type, "cancel") == 0)
+		return check_ids(&v, msg);
+	/* executor → engine: all carry executor_id */
+	if (check_string(&v, msg, "executor_id", REQUIRED, 1))
+		return -1;
+	if (strcmp(type, "hello") == 0)
+		return check_string(&v, msg, "endpoint", REQUIRED, 1) ||
+				       check_string(&v, msg, "pool", REQUIRED, 1) ||
+				       check_string_array(&v, msg, "labels", REQUIRED, 0) ||
+				       check_int(&v, msg, "slots", REQUIRED, 0) ||
+				       check_string(&v, msg, "version", OPTIONAL, 0)
+			       ? -1
+			       : 0;
+	if (strcmp(type, "heartbeat") == 0)
+		return validate_heartbeat(&v, msg);
+	if (strcmp(type, "started") == 0)
+		return check_ids(&v, msg) || check_int(&v, msg, "at_ms", REQUIRED, 0) ? -1 : 0;
+	if (strcmp(type, "finished") == 0)
+		return validate_finished(&v, msg);
+	return 0; /* bye */
+}
+
+/* Rejects nesting deeper than WIRE_MAX_DEPTH before jansson sees the text
+ * (jansson's own limit is 2048 levels of recursion). */
+static int depth_ok(const char *s, size_t n)
+{
+	int depth = 0, in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > WIRE_MAX_DEPTH)
+				return 0;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return 1;
+}
+
+int wire_decode(const char *data, size_t len, json_t **out, char *err, size_t errlen)
+{
+	int rc = -1;
+	json_t *msg = NULL;
+	*out = NULL;
+	if (len > WIRE_MAX_FRAME) {
+		snprintf(err, errlen, "frame of %zu bytes exceeds the limit of %d bytes", len,
+			 WIRE_MAX_FRAME);
+		goto out;
+	}
+	if (!depth_ok(data, len)) {
+		snprintf(err, errlen, "frame nests deeper than %d levels", WIRE_MAX_DEPTH);
+		goto out;
+	}
+	json_error_t jerr;
+	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!msg) {
+		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
+			 jerr.column, jerr.text);
+		goto out;
+	}
+	if (wire_validate(msg, err, errlen))
+		goto out;
+	*out = msg;
+	msg = NULL;
+	rc = 0;
+out:
+	json_decref(msg);
+	return rc;
+}
+
+char *wire_encode(const json_t *msg)
+{
+	return json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+}
+
+const char *wire_type(const json_t *msg)
+{
+	const char *t = json_string_value(json_object_get(msg, "type"));
+	return t ? t : "";
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned int cp;
+	if (c >= 0x01 && c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+char *wire_text(const char *data, size_t len)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	const unsigned char *s = (const unsigned char *)data;
+	size_t i = 0;
+	while (i < len) {
+		size_t k = utf8_seq(s + i, len - i);
+		if (k) {
+			(void)!buf_append(&b, s + i, k);
+			i += k;
+		} else {
+			(void)!buf_puts(&b, "\xef\xbf\xbd");
+			i++;
+		}
+	}
+	return buf_detach(&b);
+}
+
+/* ---- constructors ---- */
+
+json_t *wire_hello(const char *executor_id, const char *endpoint, const char *pool,
+		   const char *const *labels, size_t nlabels, int slots)
+{
+	json_t *l = json_array();
+	for (size_t i = 0; i < nlabels; i++)
+		json_array_append_new(l, json_string(labels[i]));
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "type", "hello", "executor_id",
+			 executor_id, "endpoint", endpoint, "pool", pool, "labels", l, "slots",
+			 slots, "version", WF_VERSION);
+}
+
+json_t *wire_heartbeat(const char *executor_id, int free_slots, double load, json_t *running,
+		       json_t *breakers, int draining)
+{
+	return json_pack("{s:s, s:s, s:i, s:f, s:o, s:o, s:b}", "type", "heartbeat",
+			 "executor_id", executor_id, "free_slots", free_slots, "load", load,
+			 "running", running ? running : json_array(), "breakers",
+			 breakers ? breakers : json_object(), "draining", draining);
+}
+
+json_t *wire_started(const char *executor_id, int64_t task_run_id, int attempt, int64_t at_ms)
+{
+	return json_pack("{s:s, s:s, s:I, s:i, s:I}", "type", "started", "executor_id",
+			 executor_id, "task_run_id", (json_int_t)task_run_id, "attempt", attempt,
+			 "at_ms", (json_int_t)at_ms);
+}
+
+json_t *wire_finished(const char *executor_id, const struct wire_result *r)
+{
+	json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s}", "type", "finished", "executor_id",
+			      executor_id, "task_run_id", (json_int_t)r->task_run_id, "attempt",
+			      r->attempt, "status", r->status);
+	if (!m)
+		return NULL;
+	json_object_set_new(m, "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code)
+							     : json_null());
+	json_object_set_new(m, "http_status",
+			    r->http_status > 0 ? json_integer(r->http_status) : json_null());
+	json_t *out = json_string(r->output ? r->output : "");
+	json_object_set_new(m, "output", out ? out : json_string("[output is not valid UTF-8]"));
+	json_object_set_new(m, "error", r->error ? json_string(r->error) : json_null());
+	json_object_set_new(m, "duration_ms", json_integer(r->duration_ms));
+	json_object_set(m, "outputs", json_is_object(r->outputs) ? r->outputs : json_null());
+	json_object_set_new(m, "started_ms", json_integer(r->started_ms));
+	json_object_set_new(m, "finished_ms", json_integer(r->finished_ms));
+	return m;
+}
+
+json_t *wire_bye(const char *executor_id)
+{
+	return json_pack("{s:s, s:s}", "type", "bye", "executor_id", executor_id);
+}
+
+json_t *wire_task(const struct wire_task *t)
+{
+	json_t *m = json_pack("{s:s, s:I, s:i, s:I, s:s, s:s, s:O, s:s}", "type", "task",
+			      "task_run_id", (json_int_t)t->task_run_id, "attempt", t->attempt,
+			      "run_id", (json_int_t)t->run_id, "workflow", t->workflow, "task",
+			      t->task, "step", t->step, "idempotency_key", t->idempotency_key);
+	if (!m)
+		return NULL;
+	json_object_set_new(m, "timeout_ms",
+			    t->timeout_ms > 0 ? json_integer(t->timeout_ms) : json_null());
+	json_object_set(m, "breaker", t->breaker ? t->breaker : json_null());
+	if (t->env)
+		json_object_set(m, "env", t->env);
+	else
+		json_object_set_new(m, "env", json_object());
+	json_object_set_new(m, "lease_ms", json_integer(t->lease_ms));
+	if (t->engine_id)
+		json_object_set_new(m, "engine_id", json_string(t->engine_id));
+	return m;
+}
+
+json_t *wire_cancel(int64_t task_run_id, int attempt)
+{
+	return json_pack("{s:s, s:I, s:i}", "type", "cancel", "task_run_id",
+			 (json_int_t)task_run_id, "attempt", attempt);
+}

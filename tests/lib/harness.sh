@@ -1,0 +1,91 @@
+# Integration test helpers (source this file from tests/integration/*.sh).
+# Expects tests/run.sh to have started PostgreSQL (PGHOST etc. exported);
+# run by hand, it starts its own.
+#   it_setup NAME      fresh database + migrations; sets WF_DATABASE_URL, IT_DIR
+#   it_engine [ARGS]   starts bin/wf-engine; sets WF_URL, ENGINE_PID, IT_ZMQ
+#   it_executor ID [ARGS]  starts bin/wf-executor connected to the engine
+#   ok COND_EXIT_STATUS "name"   TAP line; check "name" cmd...
+#   wait_for SECONDS cmd...      polls until cmd succeeds
+# Every process started here is killed on exit, even when a test fails.
+set -u
+WF_ROOT=${WF_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+WF_BIN=${WF_BIN:-$WF_ROOT/bin}
+. "$WF_ROOT/tests/lib/pg.sh"
+IT_PIDS=()
+IT_OWN_PG=""
+
+it__cleanup() {
+	for p in "${IT_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[ -n "$IT_OWN_PG" ] && pg_stop "$IT_OWN_PG"
+	return 0
+}
+trap it__cleanup EXIT
+
+# A free TCP port on loopback.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+it_setup() {
+	IT_NAME=$1
+	IT_DIR=${WF_TEST_WORK:-$(mktemp -d /tmp/wf-it.XXXXXX)}/$IT_NAME
+	rm -rf "$IT_DIR"
+	mkdir -p "$IT_DIR"
+	chmod 755 "$IT_DIR"
+	if [ -z "${PGHOST:-}" ]; then
+		IT_OWN_PG="$IT_DIR/pg"
+		pg_start "$IT_OWN_PG" || exit 1
+	fi
+	WF_DATABASE_URL=$(pg_createdb "wf_$IT_NAME") || exit 1
+	export WF_DATABASE_URL
+	"$WF_BIN/wfctl" migrate >"$IT_DIR/migrate.log" 2>&1 || { cat "$IT_DIR/migrate.log"; exit 1; }
+}
+
+psql_q() { # psql_q "SQL" → unaligned, tuples only
+	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$WF_DATABASE_URL" -c "$1"
+}
+
+it_engine() {
+	local http zmq
+	http=$(free_port)
+	zmq=$(free_port)
+	IT_ZMQ="tcp://127.0.0.1:$zmq"
+	WF_URL="http://127.0.0.1:$http"
+	export WF_URL
+	"$WF_BIN/wf-engine" --http "127.0.0.1:$http" --zmq "$IT_ZMQ" "$@" >>"$IT_DIR/engine-$http.log" 2>&1 &
+	ENGINE_PID=$!
+	IT_PIDS+=("$ENGINE_PID")
+	wait_for 20 curl -fsS "$WF_URL/healthz" >/dev/null || { echo "# engine did not start"; tail -n 20 "$IT_DIR/engine-$http.log"; return 1; }
+}
+
+it_executor() {
+	local id=$1 port
+	shift
+	port=$(free_port)
+	"$WF_BIN/wf-executor" --id "$id" --listen "tcp://127.0.0.1:$port" --engine "$IT_ZMQ" "$@" >>"$IT_DIR/executor-$id.log" 2>&1 &
+	EXECUTOR_PID=$!
+	IT_PIDS+=("$EXECUTOR_PID")
+}
+
+wait_for() {
+	local secs=$1
+	shift
+	local end=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+TAP_N=0
+ok() { # ok STATUS "name"
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" = 0 ]; then echo "ok $TAP_N - $2"; else echo "not ok $TAP_N - $2"; fi
+}
+check() { # check "name" cmd args...
+	local name=$1
+	shift
+	if "$@"; then ok 0 "$name"; else ok 1 "$name"; fi
+}
