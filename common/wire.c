@@ -8,14 +8,15 @@
 #include "buf.h"
 #include "xalloc.h"
 
-static const char *const statuses[] = {"succeeded", "failed",       "timeout", "cancelled",
-				       "breaker_open", "rejected", NULL};
+static const char *const statuses[] = {"succeeded",    "failed",   "timeout", "cancelled",
+                                       "breaker_open", "rejected", NULL};
 static const char *const step_types[] = {"shell", "sh", "http", "noop", "sleep", NULL};
 static const char *const breaker_states[] = {"closed", "open", "half_open", NULL};
 
 /* Validation context: the frame type names every message. */
 struct vctx {
 	const char *type;
+	const char *prefix; /* "step." inside a task's step, else "" */
 	char *err;
 	size_t errlen;
 };
@@ -44,51 +45,51 @@ static int in_set(const char *s, const char *const *set)
 enum req { REQUIRED, OPTIONAL, NULLABLE /* present or absent, may be null */ };
 
 static int missing(struct vctx *v, const json_t *o, const char *key, enum req req,
-		   const json_t **val)
+                   const json_t **val)
 {
 	*val = json_object_get(o, key);
 	if (!*val)
-		return req == REQUIRED ? fail(v, "missing field '%s'", key) : 1;
+		return req == REQUIRED ? fail(v, "missing field '%s%s'", v->prefix, key) : 1;
 	if (json_is_null(*val) && req == NULLABLE)
 		return 1;
 	return 0;
 }
 
-static int check_int(struct vctx *v, const json_t *o, const char *key, enum req req,
-		     json_int_t min)
+static int check_int(struct vctx *v, const json_t *o, const char *key, enum req req, json_int_t min)
 {
 	const json_t *val;
 	int m = missing(v, o, key, req, &val);
 	if (m)
 		return m < 0 ? -1 : 0;
 	if (!json_is_integer(val) || json_integer_value(val) < min)
-		return fail(v, "field '%s' must be an integer >= %lld", key, (long long)min);
+		return fail(v, "field '%s%s' must be an integer >= %lld", v->prefix, key,
+		            (long long)min);
 	return 0;
 }
 
 static int check_string(struct vctx *v, const json_t *o, const char *key, enum req req,
-			int nonempty)
+                        int nonempty)
 {
 	const json_t *val;
 	int m = missing(v, o, key, req, &val);
 	if (m)
 		return m < 0 ? -1 : 0;
 	if (!json_is_string(val))
-		return fail(v, "field '%s' must be a string", key);
+		return fail(v, "field '%s%s' must be a string", v->prefix, key);
 	if (nonempty && json_string_length(val) == 0)
-		return fail(v, "field '%s' must not be empty", key);
+		return fail(v, "field '%s%s' must not be empty", v->prefix, key);
 	return 0;
 }
 
 static int check_type(struct vctx *v, const json_t *o, const char *key, enum req req,
-		      json_type type, const char *what)
+                      json_type type, const char *what)
 {
 	const json_t *val;
 	int m = missing(v, o, key, req, &val);
 	if (m)
 		return m < 0 ? -1 : 0;
 	if (json_typeof(val) != type)
-		return fail(v, "field '%s' must be %s", key, what);
+		return fail(v, "field '%s%s' must be %s", v->prefix, key, what);
 	return 0;
 }
 
@@ -102,29 +103,29 @@ static int check_enum(struct vctx *v, const json_t *o, const char *key, const ch
 		size_t n = 0;
 		for (size_t i = 0; set[i] && n < sizeof list; i++)
 			n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
-					      set[i]);
-		return fail(v, "field '%s' must be one of %s", key, list);
+			                      set[i]);
+		return fail(v, "field '%s%s' must be one of %s", v->prefix, key, list);
 	}
 	return 0;
 }
 
 static int check_string_array(struct vctx *v, const json_t *o, const char *key, enum req req,
-			      int nonempty)
+                              int nonempty)
 {
 	const json_t *val;
 	int m = missing(v, o, key, req, &val);
 	if (m)
 		return m < 0 ? -1 : 0;
 	if (!json_is_array(val))
-		return fail(v, "field '%s' must be an array of strings", key);
+		return fail(v, "field '%s%s' must be an array of strings", v->prefix, key);
 	if (nonempty && json_array_size(val) == 0)
-		return fail(v, "field '%s' must not be empty", key);
+		return fail(v, "field '%s%s' must not be empty", v->prefix, key);
 	size_t i;
 	const json_t *e;
 	json_array_foreach(val, i, e)
 	{
 		if (!json_is_string(e))
-			return fail(v, "field '%s[%zu]' must be a string", key, i);
+			return fail(v, "field '%s%s[%zu]' must be a string", v->prefix, key, i);
 	}
 	return 0;
 }
@@ -136,13 +137,13 @@ static int check_string_object(struct vctx *v, const json_t *o, const char *key)
 	if (m)
 		return m < 0 ? -1 : 0;
 	if (!json_is_object(val))
-		return fail(v, "field '%s' must be an object of strings", key);
+		return fail(v, "field '%s%s' must be an object of strings", v->prefix, key);
 	const char *k;
 	const json_t *e;
 	json_object_foreach((json_t *)val, k, e)
 	{
 		if (!json_is_string(e))
-			return fail(v, "field '%s.%s' must be a string", key, k);
+			return fail(v, "field '%s%s.%s' must be a string", v->prefix, key, k);
 	}
 	return 0;
 }
@@ -161,16 +162,16 @@ static int validate_step(struct vctx *v, const json_t *step)
 	const char *t = json_string_value(json_object_get(step, "type"));
 	if (strcmp(t, "shell") == 0)
 		return check_string_array(v, step, "argv", REQUIRED, 1) ||
-				       check_string_object(v, step, "env") ||
-				       check_string(v, step, "dir", NULLABLE, 1)
-			       ? -1
-			       : 0;
+		               check_string_object(v, step, "env") ||
+		               check_string(v, step, "dir", NULLABLE, 1)
+		           ? -1
+		           : 0;
 	if (strcmp(t, "sh") == 0)
 		return check_string(v, step, "script", REQUIRED, 1) ||
-				       check_string_object(v, step, "env") ||
-				       check_string(v, step, "dir", NULLABLE, 1)
-			       ? -1
-			       : 0;
+		               check_string_object(v, step, "env") ||
+		               check_string(v, step, "dir", NULLABLE, 1)
+		           ? -1
+		           : 0;
 	if (strcmp(t, "http") == 0) {
 		if (check_string(v, step, "url", REQUIRED, 1) ||
 		    check_string(v, step, "method", NULLABLE, 1) ||
@@ -180,17 +181,19 @@ static int validate_step(struct vctx *v, const json_t *step)
 		const json_t *es = json_object_get(step, "expect_status");
 		if (es && !json_is_null(es)) {
 			if (!json_is_array(es))
-				return fail(v, "field 'expect_status' must be an array of integers");
+				return fail(
+				    v, "field 'step.expect_status' must be an array of integers");
 			size_t i;
 			const json_t *e;
 			json_array_foreach(es, i, e)
 			{
 				if (!json_is_integer(e) || json_integer_value(e) < 100 ||
 				    json_integer_value(e) > 999)
-					return fail(v,
-						    "field 'expect_status[%zu]' must be an HTTP "
-						    "status (100-999)",
-						    i);
+					return fail(
+					    v,
+					    "field 'step.expect_status[%zu]' must be an HTTP "
+					    "status (100-999)",
+					    i);
 			}
 		}
 		return 0;
@@ -209,7 +212,7 @@ static int validate_breaker(struct vctx *v, const json_t *b)
 		return -1;
 	const json_t *r = json_object_get(b, "failure_rate");
 	if (r && (!json_is_number(r) || json_number_value(r) < 0 || json_number_value(r) > 1))
-		return fail(v, "field 'failure_rate' must be a number between 0 and 1");
+		return fail(v, "field 'breaker.failure_rate' must be a number between 0 and 1");
 	return 0;
 }
 
@@ -225,18 +228,14 @@ static int validate_task(struct vctx *v, const json_t *o)
 	    check_string_object(v, o, "env") || check_int(v, o, "lease_ms", NULLABLE, 0) ||
 	    check_string(v, o, "engine_id", NULLABLE, 0))
 		return -1;
-	struct vctx sv = {"task", v->err, v->errlen};
-	char inner[200];
-	sv.err = inner;
-	sv.errlen = sizeof inner;
-	sv.type = "task";
-	if (validate_step(&sv, json_object_get(o, "step"))) {
-		/* "task frame: field 'argv' ..." → "task frame: step: field 'argv' ..." */
-		return fail(v, "step: %s", inner + strlen("task frame: "));
-	}
+	struct vctx sv = *v;
+	sv.prefix = "step.";
+	if (validate_step(&sv, json_object_get(o, "step")))
+		return -1;
 	const json_t *b = json_object_get(o, "breaker");
+	sv.prefix = "breaker.";
 	if (json_is_object(b) && validate_breaker(&sv, b))
-		return fail(v, "breaker: %s", inner + strlen("task frame: "));
+		return -1;
 	return 0;
 }
 
@@ -267,9 +266,9 @@ static int validate_heartbeat(struct vctx *v, const json_t *o)
 		if (!json_is_integer(id) || json_integer_value(id) < 1 || !json_is_integer(at) ||
 		    json_integer_value(at) < 1)
 			return fail(v,
-				    "field 'running[%zu]' must have an integer task_run_id >= 1 "
-				    "and attempt >= 1",
-				    i);
+			            "field 'running[%zu]' must have an integer task_run_id >= 1 "
+			            "and attempt >= 1",
+			            i);
 	}
 	const char *k;
 	const json_t *b;
@@ -279,13 +278,13 @@ static int validate_heartbeat(struct vctx *v, const json_t *o)
 		if (!json_is_object(b) || !json_is_string(st) ||
 		    !in_set(json_string_value(st), breaker_states))
 			return fail(v,
-				    "field 'breakers.%s' must be an object with a state "
-				    "closed, open or half_open",
-				    k);
+			            "field 'breakers.%s' must be an object with a state "
+			            "closed, open or half_open",
+			            k);
 		const json_t *u = json_object_get(b, "until_ms");
 		if (u && !json_is_null(u) && !json_is_integer(u))
 			return fail(v, "field 'breakers.%s.until_ms' must be an integer or null",
-				    k);
+			            k);
 	}
 	return 0;
 }
@@ -293,7 +292,7 @@ static int validate_heartbeat(struct vctx *v, const json_t *o)
 static int validate_finished(struct vctx *v, const json_t *o)
 {
 	if (check_ids(v, o) || check_enum(v, o, "status", statuses) ||
-	    check_int(v, o, "exit_code", NULLABLE, -1000000) ||
+	    check_int(v, o, "exit_code", NULLABLE, 0) ||
 	    check_int(v, o, "http_status", NULLABLE, 0) ||
 	    check_string(v, o, "output", NULLABLE, 0) || check_string(v, o, "error", NULLABLE, 0) ||
 	    check_int(v, o, "duration_ms", NULLABLE, 0) ||
@@ -306,7 +305,7 @@ static int validate_finished(struct vctx *v, const json_t *o)
 
 int wire_validate(const json_t *msg, char *err, size_t errlen)
 {
-	struct vctx v = {"unknown", err, errlen};
+	struct vctx v = {"unknown", "", err, errlen};
 	if (!json_is_object(msg))
 		return fail(&v, "a frame must be a JSON object");
 	const json_t *t = json_object_get(msg, "type");
@@ -315,13 +314,13 @@ int wire_validate(const json_t *msg, char *err, size_t errlen)
 	if (!json_is_string(t))
 		return fail(&v, "field 'type' must be a string");
 	const char *type = json_string_value(t);
-	static const char *const types[] = {"hello",    "heartbeat", "started", "finished",
-					    "bye",      "task",      "cancel",  NULL};
+	static const char *const types[] = {"hello", "heartbeat", "started", "finished",
+	                                    "bye",   "task",      "cancel",  NULL};
 	if (!in_set(type, types))
 		return fail(&v,
-			    "unknown type '%.40s' (expected hello, heartbeat, started, finished, "
-			    "bye, task or cancel)",
-			    type);
+		            "unknown type '%.40s' (expected hello, heartbeat, started, finished, "
+		            "bye, task or cancel)",
+		            type);
 	v.type = type;
 	if (strcmp(type, "task") == 0)
 		return validate_task(&v, msg);
@@ -332,12 +331,12 @@ int wire_validate(const json_t *msg, char *err, size_t errlen)
 		return -1;
 	if (strcmp(type, "hello") == 0)
 		return check_string(&v, msg, "endpoint", REQUIRED, 1) ||
-				       check_string(&v, msg, "pool", REQUIRED, 1) ||
-				       check_string_array(&v, msg, "labels", REQUIRED, 0) ||
-				       check_int(&v, msg, "slots", REQUIRED, 0) ||
-				       check_string(&v, msg, "version", OPTIONAL, 0)
-			       ? -1
-			       : 0;
+		               check_string(&v, msg, "pool", REQUIRED, 1) ||
+		               check_string_array(&v, msg, "labels", REQUIRED, 0) ||
+		               check_int(&v, msg, "slots", REQUIRED, 0) ||
+		               check_string(&v, msg, "version", OPTIONAL, 0)
+		           ? -1
+		           : 0;
 	if (strcmp(type, "heartbeat") == 0)
 		return validate_heartbeat(&v, msg);
 	if (strcmp(type, "started") == 0)
@@ -378,7 +377,7 @@ int wire_decode(const char *data, size_t len, json_t **out, char *err, size_t er
 	*out = NULL;
 	if (len > WIRE_MAX_FRAME) {
 		snprintf(err, errlen, "frame of %zu bytes exceeds the limit of %d bytes", len,
-			 WIRE_MAX_FRAME);
+		         WIRE_MAX_FRAME);
 		goto out;
 	}
 	if (!depth_ok(data, len)) {
@@ -389,7 +388,7 @@ int wire_decode(const char *data, size_t len, json_t **out, char *err, size_t er
 	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!msg) {
 		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
+		         jerr.column, jerr.text);
 		goto out;
 	}
 	if (wire_validate(msg, err, errlen))
@@ -404,7 +403,7 @@ out:
 
 char *wire_encode(const json_t *msg)
 {
-	return json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII * 0);
+	return json_dumps(msg, JSON_COMPACT);
 }
 
 const char *wire_type(const json_t *msg)
@@ -468,43 +467,43 @@ char *wire_text(const char *data, size_t len)
 /* ---- constructors ---- */
 
 json_t *wire_hello(const char *executor_id, const char *endpoint, const char *pool,
-		   const char *const *labels, size_t nlabels, int slots)
+                   const char *const *labels, size_t nlabels, int slots)
 {
 	json_t *l = json_array();
 	for (size_t i = 0; i < nlabels; i++)
 		json_array_append_new(l, json_string(labels[i]));
 	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:i, s:s}", "type", "hello", "executor_id",
-			 executor_id, "endpoint", endpoint, "pool", pool, "labels", l, "slots",
-			 slots, "version", WF_VERSION);
+	                 executor_id, "endpoint", endpoint, "pool", pool, "labels", l, "slots",
+	                 slots, "version", WF_VERSION);
 }
 
 json_t *wire_heartbeat(const char *executor_id, int free_slots, double load, json_t *running,
-		       json_t *breakers, int draining)
+                       json_t *breakers, int draining)
 {
-	return json_pack("{s:s, s:s, s:i, s:f, s:o, s:o, s:b}", "type", "heartbeat",
-			 "executor_id", executor_id, "free_slots", free_slots, "load", load,
-			 "running", running ? running : json_array(), "breakers",
-			 breakers ? breakers : json_object(), "draining", draining);
+	return json_pack("{s:s, s:s, s:i, s:f, s:o, s:o, s:b}", "type", "heartbeat", "executor_id",
+	                 executor_id, "free_slots", free_slots, "load", load, "running",
+	                 running ? running : json_array(), "breakers",
+	                 breakers ? breakers : json_object(), "draining", draining);
 }
 
 json_t *wire_started(const char *executor_id, int64_t task_run_id, int attempt, int64_t at_ms)
 {
-	return json_pack("{s:s, s:s, s:I, s:i, s:I}", "type", "started", "executor_id",
-			 executor_id, "task_run_id", (json_int_t)task_run_id, "attempt", attempt,
-			 "at_ms", (json_int_t)at_ms);
+	return json_pack("{s:s, s:s, s:I, s:i, s:I}", "type", "started", "executor_id", executor_id,
+	                 "task_run_id", (json_int_t)task_run_id, "attempt", attempt, "at_ms",
+	                 (json_int_t)at_ms);
 }
 
 json_t *wire_finished(const char *executor_id, const struct wire_result *r)
 {
 	json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s}", "type", "finished", "executor_id",
-			      executor_id, "task_run_id", (json_int_t)r->task_run_id, "attempt",
-			      r->attempt, "status", r->status);
+	                      executor_id, "task_run_id", (json_int_t)r->task_run_id, "attempt",
+	                      r->attempt, "status", r->status);
 	if (!m)
 		return NULL;
-	json_object_set_new(m, "exit_code", r->exit_code >= 0 ? json_integer(r->exit_code)
-							     : json_null());
+	json_object_set_new(m, "exit_code",
+	                    r->exit_code >= 0 ? json_integer(r->exit_code) : json_null());
 	json_object_set_new(m, "http_status",
-			    r->http_status > 0 ? json_integer(r->http_status) : json_null());
+	                    r->http_status > 0 ? json_integer(r->http_status) : json_null());
 	json_t *out = json_string(r->output ? r->output : "");
 	json_object_set_new(m, "output", out ? out : json_string("[output is not valid UTF-8]"));
 	json_object_set_new(m, "error", r->error ? json_string(r->error) : json_null());
@@ -523,13 +522,13 @@ json_t *wire_bye(const char *executor_id)
 json_t *wire_task(const struct wire_task *t)
 {
 	json_t *m = json_pack("{s:s, s:I, s:i, s:I, s:s, s:s, s:O, s:s}", "type", "task",
-			      "task_run_id", (json_int_t)t->task_run_id, "attempt", t->attempt,
-			      "run_id", (json_int_t)t->run_id, "workflow", t->workflow, "task",
-			      t->task, "step", t->step, "idempotency_key", t->idempotency_key);
+	                      "task_run_id", (json_int_t)t->task_run_id, "attempt", t->attempt,
+	                      "run_id", (json_int_t)t->run_id, "workflow", t->workflow, "task",
+	                      t->task, "step", t->step, "idempotency_key", t->idempotency_key);
 	if (!m)
 		return NULL;
 	json_object_set_new(m, "timeout_ms",
-			    t->timeout_ms > 0 ? json_integer(t->timeout_ms) : json_null());
+	                    t->timeout_ms > 0 ? json_integer(t->timeout_ms) : json_null());
 	json_object_set(m, "breaker", t->breaker ? t->breaker : json_null());
 	if (t->env)
 		json_object_set(m, "env", t->env);
@@ -544,5 +543,5 @@ json_t *wire_task(const struct wire_task *t)
 json_t *wire_cancel(int64_t task_run_id, int attempt)
 {
 	return json_pack("{s:s, s:I, s:i}", "type", "cancel", "task_run_id",
-			 (json_int_t)task_run_id, "attempt", attempt);
+	                 (json_int_t)task_run_id, "attempt", attempt);
 }

@@ -19,7 +19,7 @@
  * required field with the right JSON type and range. Returns 0 with a new
  * reference in *out, or -1 with a message in err (naming the field). */
 int wire_decode(const char *data, size_t len, json_t **out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Checks an already parsed frame the way wire_decode does. Returns 0 or -1. */
 int wire_validate(const json_t *msg, char *err, size_t errlen) __attribute__((warn_unused_result));
@@ -37,21 +37,21 @@ char *wire_text(const char *data, size_t len);
 
 /* ---- executor → engine ---- */
 json_t *wire_hello(const char *executor_id, const char *endpoint, const char *pool,
-		   const char *const *labels, size_t nlabels, int slots);
+                   const char *const *labels, size_t nlabels, int slots);
 /* running: array of {task_run_id, attempt}; breakers: object name → state
  * (both stolen, may be NULL for empty). */
 json_t *wire_heartbeat(const char *executor_id, int free_slots, double load, json_t *running,
-		       json_t *breakers, int draining);
+                       json_t *breakers, int draining);
 json_t *wire_started(const char *executor_id, int64_t task_run_id, int attempt, int64_t at_ms);
 
 struct wire_result {
 	int64_t task_run_id;
 	int attempt;
-	const char *status;  /* succeeded failed timeout cancelled breaker_open rejected */
-	int exit_code;       /* -1 = null */
-	int http_status;     /* 0 = null */
-	const char *output;  /* valid UTF-8, may be NULL for "" */
-	const char *error;   /* NULL = null */
+	const char *status; /* succeeded failed timeout cancelled breaker_open rejected */
+	int exit_code;      /* -1 = null */
+	int http_status;    /* 0 = null */
+	const char *output; /* valid UTF-8, may be NULL for "" */
+	const char *error;  /* NULL = null */
 	int64_t duration_ms;
 	json_t *outputs;     /* object or NULL; borrowed */
 	int64_t started_ms;  /* epoch milliseconds */
@@ -67,7 +67,7 @@ struct wire_task {
 	int64_t run_id;
 	const char *workflow;
 	const char *task;
-	json_t *step;    /* expanded step object; borrowed */
+	json_t *step;       /* expanded step object; borrowed */
 	int64_t timeout_ms; /* 0 = none */
 	const char *idempotency_key;
 	json_t *breaker; /* object or NULL; borrowed */

@@ -20,6 +20,7 @@ struct ynode {
 	char *str; /* NUL-terminated; len excludes the NUL */
 	size_t len;
 	int quoted; /* not a plain scalar (or tagged !!str): never null/bool/int */
+	int bad;    /* already reported (an alias, a string too long): errors here are dropped */
 	/* sequence: items[i]; mapping: items[2i] is a key, items[2i+1] its value */
 	struct ynode **items;
 	size_t n; /* number of items (sequence) or of key/value pairs (mapping) */
@@ -72,6 +73,50 @@ json_t *dsl_build(struct dsl_ctx *c, const struct ynode *root);
 /* tasks.c: validates "defaults" and "tasks" into the array of tasks.
  * params is the compiled params object (names are looked up in it). */
 json_t *dsl_build_tasks(struct dsl_ctx *c, const struct ynode *root, json_t *params);
+
+/* tasks.c and graph.c: one task while compiling. */
+struct dsl_task {
+	const char *name;
+	const struct ynode *key, *node;
+	char *field; /* "tasks.NAME" */
+	size_t *needs; /* indices into the sorted task array, sorted, unique */
+	const struct ynode **needs_at; /* where each need was written */
+	size_t nneeds;
+	json_t *outputs; /* borrowed: the task's "outputs" array, NULL when undeclared */
+	unsigned char *ancestors; /* lazily computed: ancestors[i] set when i is upstream */
+};
+
+/* A string whose ${...} references are checked once the graph is known. */
+struct dsl_site {
+	const char *text;
+	const struct ynode *at;
+	char *field;
+	size_t task;
+	int sh; /* an sh script: references are never expanded there */
+};
+
+struct dsl_graph {
+	struct dsl_ctx *c;
+	struct dsl_task *tasks; /* sorted by name */
+	size_t ntasks;
+	json_t *params;
+	struct dsl_site *sites;
+	size_t nsites, capsites;
+};
+
+/* graph.c */
+/* The index of the task named name, or -1. */
+long graph_find(const struct dsl_graph *g, const char *name);
+/* Resolves every task's needs (reporting unknown, self and duplicate
+ * needs) into t->needs. */
+void graph_needs(struct dsl_graph *g);
+/* Reports each dependency cycle with its path. */
+void graph_cycles(struct dsl_graph *g);
+/* Checks the references of every site. */
+void graph_check_refs(struct dsl_graph *g);
+void graph_add_site(struct dsl_graph *g, const char *text, const struct ynode *at,
+		    const char *field, size_t task, int sh);
+void graph_release(struct dsl_graph *g);
 
 /* Typed getters shared by compile.c and tasks.c: each reports its own
  * error at n with field and returns -1, or returns 0. */

@@ -52,17 +52,9 @@ void ytree_free(struct ynode *n)
 
 static void push_item(struct ynode *parent, struct ynode *child)
 {
-	if (parent->kind == YN_MAP) {
-		/* n counts pairs; a pending key is at items[2n]. */
-		size_t used = 2 * parent->n + (parent->cap & 1u ? 1 : 0);
-		(void)used;
-	}
-	size_t count = 0;
-	if (parent->kind == YN_SEQ)
-		count = parent->n;
-	else
-		count = parent->len; /* mappings keep their raw item count in len */
-	if ((count + 1) * sizeof(*parent->items) > parent->cap * sizeof(*parent->items)) {
+	/* While loading, a mapping keeps its raw item count in len. */
+	size_t count = parent->kind == YN_SEQ ? parent->n : parent->len;
+	if (count + 1 > parent->cap) {
 		parent->cap = parent->cap ? parent->cap * 2 : 8;
 		parent->items = xrealloc(parent->items, parent->cap * sizeof(*parent->items));
 	}
@@ -240,12 +232,14 @@ static void scalar(struct loader *l, const yaml_event_t *ev)
 		free(path);
 		n->str = xstrdup("");
 		n->quoted = 1;
+		n->bad = 1;
 	} else if (memchr(v, '\0', len)) {
 		char *path = child_path(l);
 		ctx_err(l->c, n, path, "strings must not contain NUL characters");
 		free(path);
 		n->str = xstrdup("");
 		n->quoted = 1;
+		n->bad = 1;
 	} else {
 		n->str = xstrndup(v, len);
 		n->len = len;
@@ -259,7 +253,6 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 	yaml_parser_t p;
 	yaml_event_t ev;
 	int docs = 0, done = 0;
-	size_t errors_before = c->nerrors;
 
 	if (!yaml_parser_initialize(&p)) {
 		ctx_err_at(c, 0, 0, "", "cannot initialise the YAML parser");
@@ -300,6 +293,7 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 			free(path);
 			n->str = xstrdup("");
 			n->quoted = 1;
+			n->bad = 1;
 			attach(&l, n);
 			break;
 		}
@@ -339,7 +333,6 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 		ytree_free(l.root);
 		return NULL;
 	}
-	(void)errors_before;
 	return l.root;
 }
 
