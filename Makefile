@@ -17,7 +17,7 @@ FLAVOUR  := $(if $(SANITIZE),san,rel)
 B        := build/$(FLAVOUR)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
-CPPFLAGS += -D_GNU_SOURCE -DWF_VERSION=\"$(VERSION)\" -I. -Icommon -Idsl \
+CPPFLAGS += -D_GNU_SOURCE -DWF_VERSION=\"$(VERSION)\" -DWF_DATADIR=\"$(PREFIX)/share/wf\" -I. -Icommon -Idsl \
             -include common/banned.h \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
             -isystem $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)

@@ -9,11 +9,11 @@
 #include "dsl_int.h"
 #include "xalloc.h"
 
-static const char *const top_keys[] = {"name",	   "description", "namespace",	 "schedule",
-				       "params",   "defaults",	  "tasks",	 "on_success",
-				       "on_failure", "max_active_runs", "deadline"};
-static const char *const schedule_keys[] = {"cron",	   "at",      "timezone", "jitter",
-					    "catchup",	   "catchup_max", "overlap", "dst"};
+static const char *const top_keys[] = {"name",       "description",     "namespace", "schedule",
+                                       "params",     "defaults",        "tasks",     "on_success",
+                                       "on_failure", "max_active_runs", "deadline"};
+static const char *const schedule_keys[] = {"cron",    "at",          "timezone", "jitter",
+                                            "catchup", "catchup_max", "overlap",  "dst"};
 static const char *const dst_keys[] = {"gap", "repeat"};
 static const char *const catchup_vals[] = {"none", "latest", "all"};
 static const char *const overlap_vals[] = {"allow", "skip", "queue", "replace"};
@@ -22,7 +22,7 @@ static const char *const repeat_vals[] = {"once", "twice"};
 static const char *const param_keys[] = {"default", "description", "required"};
 static const char *const notify_keys[] = {"webhook", "email"};
 
-#define MAX_CATCHUP 100000
+#define MAX_CATCHUP     100000
 #define MAX_ACTIVE_RUNS 100000
 
 static long long days_from_civil(long long y, unsigned m, unsigned d)
@@ -90,7 +90,7 @@ static int parse_rfc3339(const char *s, char *out, size_t outlen)
 	if (d > mdays[mo - 1] + (mo == 2 && leap))
 		return -1;
 	time_t t = (time_t)(days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-			    mi * 60 + sec - off * 60);
+	                    mi * 60 + sec - off * 60);
 	struct tm tm;
 	if (!gmtime_r(&t, &tm))
 		return -1;
@@ -105,8 +105,8 @@ static int parse_rfc3339(const char *s, char *out, size_t outlen)
 }
 
 static void enum_field(struct dsl_ctx *c, json_t *obj, const struct ynode *m, const char *key,
-		       const char *out_key, const char *field, const char *const *vals,
-		       size_t nvals, const char *def)
+                       const char *out_key, const char *field, const char *const *vals,
+                       size_t nvals, const char *def)
 {
 	const struct ynode *n = ymap_get(m, key);
 	const char *v = def;
@@ -130,17 +130,16 @@ static json_t *build_schedule(struct dsl_ctx *c, const struct ynode *n, const ch
 	const struct ynode *cron = ymap_get(n, "cron"), *at = ymap_get(n, "at");
 	const char *v;
 	if (cron && at) {
-		ctx_err(c, at, "schedule.at",
-			"a schedule has either 'cron' or 'at', not both");
+		ctx_err(c, at, "schedule.at", "a schedule has either 'cron' or 'at', not both");
 	} else if (!cron && !at) {
 		ctx_err(c, n, "schedule",
-			"missing 'cron' (a cron expression) or 'at' (an RFC 3339 time)");
+		        "missing 'cron' (a cron expression) or 'at' (an RFC 3339 time)");
 	} else if (cron && !get_string(c, cron, "schedule.cron", &v)) {
 		struct cron_expr *e = NULL;
 		char err[256] = "";
 		if (cron_parse(v, name, &e, err, sizeof(err)) != 0)
 			ctx_err(c, cron, "schedule.cron", "invalid cron expression '%s': %s", v,
-				err[0] ? err : "cannot parse");
+			        err[0] ? err : "cannot parse");
 		else
 			json_object_set_new(s, "cron", jstr(c, cron, "schedule.cron", v));
 		cron_free(e);
@@ -148,9 +147,9 @@ static json_t *build_schedule(struct dsl_ctx *c, const struct ynode *n, const ch
 		char utc[64];
 		if (parse_rfc3339(v, utc, sizeof(utc)))
 			ctx_err(c, at, "schedule.at",
-				"expected an RFC 3339 time with an offset such as "
-				"2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00, got '%s'",
-				v);
+			        "expected an RFC 3339 time with an offset such as "
+			        "2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00, got '%s'",
+			        v);
 		else
 			json_object_set_new(s, "at", json_string(utc));
 	}
@@ -160,9 +159,9 @@ static json_t *build_schedule(struct dsl_ctx *c, const struct ynode *n, const ch
 	if (tzn && !get_string(c, tzn, "schedule.timezone", &v)) {
 		if (!cron_tz_valid(v))
 			ctx_err(c, tzn, "schedule.timezone",
-				"unknown time zone '%s': expected an IANA name such as "
-				"Europe/Berlin or UTC",
-				v);
+			        "unknown time zone '%s': expected an IANA name such as "
+			        "Europe/Berlin or UTC",
+			        v);
 		else
 			tz = v;
 	}
@@ -175,23 +174,22 @@ static json_t *build_schedule(struct dsl_ctx *c, const struct ynode *n, const ch
 	json_object_set_new(s, "jitter_ms", json_integer(ms));
 
 	enum_field(c, s, n, "catchup", "catchup", "schedule", catchup_vals, NELEM(catchup_vals),
-		   "latest");
+	           "latest");
 	long long cmax = 100;
 	const struct ynode *cm = ymap_get(n, "catchup_max");
 	if (cm && get_int(c, cm, "schedule.catchup_max", 1, MAX_CATCHUP, &cmax))
 		cmax = 100;
 	json_object_set_new(s, "catchup_max", json_integer(cmax));
 	enum_field(c, s, n, "overlap", "overlap", "schedule", overlap_vals, NELEM(overlap_vals),
-		   "allow");
+	           "allow");
 
 	const struct ynode *dst = ymap_get(n, "dst");
 	if (dst && expect_map(c, dst, "schedule.dst"))
 		dst = NULL;
 	check_keys(c, dst, "schedule.dst", dst_keys, NELEM(dst_keys));
-	enum_field(c, s, dst, "gap", "dst_gap", "schedule.dst", gap_vals, NELEM(gap_vals),
-		   "shift");
+	enum_field(c, s, dst, "gap", "dst_gap", "schedule.dst", gap_vals, NELEM(gap_vals), "shift");
 	enum_field(c, s, dst, "repeat", "dst_repeat", "schedule.dst", repeat_vals,
-		   NELEM(repeat_vals), "once");
+	           NELEM(repeat_vals), "once");
 	/* the cron module owns the words: make sure both sides agree */
 	enum cron_dst_gap g;
 	enum cron_dst_repeat r;
@@ -221,10 +219,11 @@ static json_t *build_params(struct dsl_ctx *c, const struct ynode *n)
 		int required = 0;
 		const char *s;
 		if (!valid_param_name(k->str))
-			ctx_err(c, k, f,
-				"invalid parameter name '%s': use 1 to 64 characters from a-z, 0-9 "
-				"and '_', not starting with a digit (it becomes $WF_PARAM_%s)",
-				k->str, "NAME");
+			ctx_err(
+			    c, k, f,
+			    "invalid parameter name '%s': use 1 to 64 characters from a-z, 0-9 "
+			    "and '_', not starting with a digit (steps get it as $WF_PARAM_<NAME>)",
+			    k->str);
 		if (v->kind == YN_SCALAR) {
 			if (!ynode_is_null(v))
 				def = jstr(c, v, f, v->str);
@@ -237,7 +236,7 @@ static json_t *build_params(struct dsl_ctx *c, const struct ynode *n)
 			if (d && !ynode_is_null(d)) {
 				if (d->kind != YN_SCALAR)
 					ctx_err(c, d, ff, "expected a string, got a %s",
-						ynode_kind_name(d));
+					        ynode_kind_name(d));
 				else
 					def = jstr(c, d, ff, d->str);
 			}
@@ -251,21 +250,21 @@ static json_t *build_params(struct dsl_ctx *c, const struct ynode *n)
 				required = ynode_bool(req);
 				if (required < 0) {
 					ctx_err(c, req, ff, "expected true or false, got '%s'",
-						req->kind == YN_SCALAR ? req->str
-								       : ynode_kind_name(req));
+					        req->kind == YN_SCALAR ? req->str
+					                               : ynode_kind_name(req));
 					required = 0;
 				} else if (required && d && !ynode_is_null(d)) {
 					ctx_err(c, req, ff,
-						"a required parameter has no default: remove "
-						"'default' or 'required'");
+					        "a required parameter has no default: remove "
+					        "'default' or 'required'");
 				}
 			}
 			free(ff);
 		} else {
 			ctx_err(c, v, f,
-				"expected a default value or a mapping with default, description "
-				"and required, got a %s",
-				ynode_kind_name(v));
+			        "expected a default value or a mapping with default, description "
+			        "and required, got a %s",
+			        ynode_kind_name(v));
 		}
 		json_object_set_new(p, "default", def ? def : json_null());
 		json_object_set_new(p, "required", json_boolean(required));
@@ -275,8 +274,7 @@ static json_t *build_params(struct dsl_ctx *c, const struct ynode *n)
 	return params;
 }
 
-static void notify_one(struct dsl_ctx *c, const struct ynode *n, const char *field,
-		       json_t *list)
+static void notify_one(struct dsl_ctx *c, const struct ynode *n, const char *field, json_t *list)
 {
 	if (expect_map(c, n, field))
 		return;
@@ -291,23 +289,26 @@ static void notify_one(struct dsl_ctx *c, const struct ynode *n, const char *fie
 		char *f = path_key(field, "webhook");
 		if (!get_string(c, w, f, &s)) {
 			if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-				ctx_err(c, w, f, "expected an http:// or https:// URL, got '%s'", s);
+				ctx_err(c, w, f, "expected an http:// or https:// URL, got '%s'",
+				        s);
 			else
-				json_array_append_new(list, json_pack("{s:o}", "webhook",
-								      jstr(c, w, f, s)));
+				json_array_append_new(
+				    list, json_pack("{s:o}", "webhook", jstr(c, w, f, s)));
 		}
 		free(f);
 	} else {
 		char *f = path_key(field, "email");
 		if (!get_string(c, e, f, &s)) {
 			const char *at = strchr(s, '@');
-			if (!at || at == s || !at[1] || strchr(at + 1, '@') || strpbrk(s, " \t\r\n,;<>"))
-				ctx_err(c, e, f, "expected an e-mail address such as ops@example.com, got "
-						 "'%s'",
-					s);
+			if (!at || at == s || !at[1] || strchr(at + 1, '@') ||
+			    strpbrk(s, " \t\r\n,;<>"))
+				ctx_err(c, e, f,
+				        "expected an e-mail address such as ops@example.com, got "
+				        "'%s'",
+				        s);
 			else
-				json_array_append_new(list,
-						      json_pack("{s:o}", "email", jstr(c, e, f, s)));
+				json_array_append_new(
+				    list, json_pack("{s:o}", "email", jstr(c, e, f, s)));
 		}
 		free(f);
 	}
@@ -328,8 +329,8 @@ static json_t *build_notify(struct dsl_ctx *c, const struct ynode *n, const char
 		notify_one(c, n, field, list);
 	} else {
 		ctx_err(c, n, field,
-			"expected {webhook: URL}, {email: ADDRESS} or a list of these, got a %s",
-			ynode_kind_name(n));
+		        "expected {webhook: URL}, {email: ADDRESS} or a list of these, got a %s",
+		        ynode_kind_name(n));
 	}
 	return list;
 }
@@ -338,8 +339,8 @@ json_t *dsl_build(struct dsl_ctx *c, const struct ynode *root)
 {
 	if (root->kind != YN_MAP) {
 		ctx_err(c, root, "",
-			"expected a mapping with 'name' and 'tasks' at the top level, got a %s",
-			ynode_kind_name(root));
+		        "expected a mapping with 'name' and 'tasks' at the top level, got a %s",
+		        ynode_kind_name(root));
 		return NULL;
 	}
 	check_keys(c, root, "", top_keys, NELEM(top_keys));
@@ -386,9 +387,9 @@ json_t *dsl_build(struct dsl_ctx *c, const struct ynode *root)
 		json_object_set_new(dag, "deadline_ms", json_null());
 	}
 	json_object_set_new(dag, "on_success",
-			    build_notify(c, ymap_get(root, "on_success"), "on_success"));
+	                    build_notify(c, ymap_get(root, "on_success"), "on_success"));
 	json_object_set_new(dag, "on_failure",
-			    build_notify(c, ymap_get(root, "on_failure"), "on_failure"));
+	                    build_notify(c, ymap_get(root, "on_failure"), "on_failure"));
 
 	json_object_set_new(dag, "tasks", dsl_build_tasks(c, root, params));
 	return dag;

@@ -9,7 +9,7 @@
 #include "xalloc.h"
 
 static void add(struct dsl_ctx *c, int line, int col, const char *field, const char *fmt,
-		va_list ap)
+                va_list ap)
 {
 	if (c->too_many)
 		return;
@@ -58,8 +58,9 @@ void ctx_sort_errors(struct dsl_ctx *c)
 	for (size_t i = 1; i < c->nerrors; i++) {
 		struct dsl_error e = c->errors[i];
 		size_t j = i;
-		while (j > 0 && (c->errors[j - 1].line > e.line ||
-				 (c->errors[j - 1].line == e.line && c->errors[j - 1].col > e.col))) {
+		while (j > 0 &&
+		       (c->errors[j - 1].line > e.line ||
+		        (c->errors[j - 1].line == e.line && c->errors[j - 1].col > e.col))) {
 			c->errors[j] = c->errors[j - 1];
 			j--;
 		}
@@ -128,7 +129,7 @@ int expect_map(struct dsl_ctx *c, const struct ynode *n, const char *field)
 }
 
 void check_keys(struct dsl_ctx *c, const struct ynode *m, const char *field,
-		const char *const *allowed, size_t nallowed)
+                const char *const *allowed, size_t nallowed)
 {
 	if (!m || m->kind != YN_MAP)
 		return;
@@ -151,7 +152,7 @@ void check_keys(struct dsl_ctx *c, const struct ynode *m, const char *field,
 				if (buf_printf(&b, "%s%s", j ? ", " : "", allowed[j]))
 					break;
 			ctx_err(c, k, f, "unknown key '%s': expected one of %s", k->str,
-				b.data ? b.data : "");
+			        b.data ? b.data : "");
 			buf_release(&b);
 		}
 		free(f);
@@ -171,7 +172,7 @@ int get_string(struct dsl_ctx *c, const struct ynode *n, const char *field, cons
 }
 
 int get_int(struct dsl_ctx *c, const struct ynode *n, const char *field, long long min,
-	    long long max, long long *out)
+            long long max, long long *out)
 {
 	long long v;
 	if (!n || n->bad)
@@ -179,18 +180,18 @@ int get_int(struct dsl_ctx *c, const struct ynode *n, const char *field, long lo
 	if (n->kind != YN_SCALAR || ynode_int(n, &v) || v < min || v > max) {
 		if (n->kind == YN_SCALAR)
 			ctx_err(c, n, field, "expected an integer from %lld to %lld, got '%s'", min,
-				max, n->str);
+			        max, n->str);
 		else
 			ctx_err(c, n, field, "expected an integer from %lld to %lld, got a %s", min,
-				max, ynode_kind_name(n));
+			        max, ynode_kind_name(n));
 		return -1;
 	}
 	*out = v;
 	return 0;
 }
 
-int get_number(struct dsl_ctx *c, const struct ynode *n, const char *field, double min,
-	       double max, double *out)
+int get_number(struct dsl_ctx *c, const struct ynode *n, const char *field, double min, double max,
+               double *out)
 {
 	if (!n || n->bad)
 		return -1;
@@ -208,7 +209,7 @@ int get_number(struct dsl_ctx *c, const struct ynode *n, const char *field, doub
 		ctx_err(c, n, field, "expected a number from %g to %g, got '%s'", min, max, n->str);
 	else
 		ctx_err(c, n, field, "expected a number from %g to %g, got a %s", min, max,
-			ynode_kind_name(n));
+		        ynode_kind_name(n));
 	return -1;
 }
 
@@ -220,19 +221,19 @@ int get_duration(struct dsl_ctx *c, const struct ynode *n, const char *field, lo
 		return 0;
 	if (n->kind == YN_SCALAR)
 		ctx_err(c, n, field,
-			"expected a duration such as 250ms, 30s, 5m, 2h, 1d, 1h30m or a number of "
-			"seconds, got '%s'",
-			n->str);
+		        "expected a duration such as 250ms, 30s, 5m, 2h, 1d, 1h30m or a number of "
+		        "seconds, got '%s'",
+		        n->str);
 	else
 		ctx_err(c, n, field,
-			"expected a duration such as 250ms, 30s, 5m, 2h, 1d, 1h30m or a number of "
-			"seconds, got a %s",
-			ynode_kind_name(n));
+		        "expected a duration such as 250ms, 30s, 5m, 2h, 1d, 1h30m or a number of "
+		        "seconds, got a %s",
+		        ynode_kind_name(n));
 	return -1;
 }
 
-int get_enum(struct dsl_ctx *c, const struct ynode *n, const char *field,
-	     const char *const *vals, size_t nvals, const char **out)
+int get_enum(struct dsl_ctx *c, const struct ynode *n, const char *field, const char *const *vals,
+             size_t nvals, const char **out)
 {
 	if (!n || n->bad)
 		return -1;
@@ -264,15 +265,14 @@ int valid_name(const char *s, size_t maxlen)
 }
 
 int get_name(struct dsl_ctx *c, const struct ynode *n, const char *field, const char *what,
-	     size_t maxlen, const char **out)
+             size_t maxlen, const char **out)
 {
 	if (get_string(c, n, field, out))
 		return -1;
 	if (valid_name(*out, maxlen))
 		return 0;
-	ctx_err(c, n, field,
-		"invalid %s '%s': use 1 to %zu characters from a-z, 0-9, '_' and '-'", what,
-		*out, maxlen);
+	ctx_err(c, n, field, "invalid %s '%s': use 1 to %zu characters from a-z, 0-9, '_' and '-'",
+	        what, *out, maxlen);
 	return -1;
 }
 

@@ -45,14 +45,14 @@ int dsl_compile(const char *source, size_t len, const char *filename, struct dsl
 	result_init(r);
 	if (len > DSL_MAX_SOURCE) {
 		ctx_err_at(&c, 0, 0, "", "the file is %zu bytes long; the limit is %d bytes", len,
-			   DSL_MAX_SOURCE);
+		           DSL_MAX_SOURCE);
 		goto out;
 	}
 	root = ytree_load(&c, source ? source : "", source ? len : 0);
 	if (!root) {
 		if (c.nerrors == 0)
 			ctx_err_at(&c, 1, 1, "",
-				   "the file is empty: expected a mapping with 'name' and 'tasks'");
+			           "the file is empty: expected a mapping with 'name' and 'tasks'");
 		goto out;
 	}
 	dag = dsl_build(&c, root);
@@ -105,7 +105,7 @@ int dsl_compile_file(const char *path, struct dsl_result *r)
 	}
 	if (st.st_size > DSL_MAX_SOURCE) {
 		ctx_err_at(&c, 0, 0, "", "the file is %lld bytes long; the limit is %d bytes",
-			   (long long)st.st_size, DSL_MAX_SOURCE);
+		           (long long)st.st_size, DSL_MAX_SOURCE);
 		goto fail;
 	}
 	/* read one byte more than the limit to notice a file that grew */

@@ -1,4 +1,4 @@
-/* Internals of the workflow compiler shared by dsl/*.c (not a public API).
+/* Internals of the workflow compiler shared by the dsl/ sources (not a public API).
  * yaml_tree.c loads YAML into a tree of ynodes with marks; compile.c and
  * tasks.c validate the tree and build the DAG; diag.c collects errors. */
 #ifndef WF_DSL_INT_H
@@ -36,9 +36,9 @@ struct dsl_ctx {
 
 /* diag.c */
 void ctx_err(struct dsl_ctx *c, const struct ynode *at, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void ctx_err_at(struct dsl_ctx *c, int line, int col, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* Sorts the errors by line and column (stable). */
 void ctx_sort_errors(struct dsl_ctx *c);
 int levenshtein(const char *a, const char *b);
@@ -78,11 +78,11 @@ json_t *dsl_build_tasks(struct dsl_ctx *c, const struct ynode *root, json_t *par
 struct dsl_task {
 	const char *name;
 	const struct ynode *key, *node;
-	char *field; /* "tasks.NAME" */
-	size_t *needs; /* indices into the sorted task array, sorted, unique */
+	char *field;                   /* "tasks.NAME" */
+	size_t *needs;                 /* indices into the sorted task array, sorted, unique */
 	const struct ynode **needs_at; /* where each need was written */
 	size_t nneeds;
-	json_t *outputs; /* borrowed: the task's "outputs" array, NULL when undeclared */
+	json_t *outputs;          /* borrowed: the task's "outputs" array, NULL when undeclared */
 	unsigned char *ancestors; /* lazily computed: ancestors[i] set when i is upstream */
 };
 
@@ -115,24 +115,24 @@ void graph_cycles(struct dsl_graph *g);
 /* Checks the references of every site. */
 void graph_check_refs(struct dsl_graph *g);
 void graph_add_site(struct dsl_graph *g, const char *text, const struct ynode *at,
-		    const char *field, size_t task, int sh);
+                    const char *field, size_t task, int sh);
 void graph_release(struct dsl_graph *g);
 
 /* Typed getters shared by compile.c and tasks.c: each reports its own
  * error at n with field and returns -1, or returns 0. */
 int get_string(struct dsl_ctx *c, const struct ynode *n, const char *field, const char **out);
 int get_int(struct dsl_ctx *c, const struct ynode *n, const char *field, long long min,
-	    long long max, long long *out);
-int get_number(struct dsl_ctx *c, const struct ynode *n, const char *field, double min,
-	       double max, double *out);
+            long long max, long long *out);
+int get_number(struct dsl_ctx *c, const struct ynode *n, const char *field, double min, double max,
+               double *out);
 int get_duration(struct dsl_ctx *c, const struct ynode *n, const char *field, long long *ms);
-int get_enum(struct dsl_ctx *c, const struct ynode *n, const char *field,
-	     const char *const *vals, size_t nvals, const char **out);
+int get_enum(struct dsl_ctx *c, const struct ynode *n, const char *field, const char *const *vals,
+             size_t nvals, const char **out);
 int get_name(struct dsl_ctx *c, const struct ynode *n, const char *field, const char *what,
-	     size_t maxlen, const char **out);
+             size_t maxlen, const char **out);
 /* Reports unknown keys of mapping m (with a "did you mean" hint). */
 void check_keys(struct dsl_ctx *c, const struct ynode *m, const char *field,
-		const char *const *allowed, size_t nallowed);
+                const char *const *allowed, size_t nallowed);
 int expect_map(struct dsl_ctx *c, const struct ynode *n, const char *field);
 /* A JSON string (reports invalid UTF-8), or NULL. */
 json_t *jstr(struct dsl_ctx *c, const struct ynode *n, const char *field, const char *s);

@@ -17,8 +17,9 @@ static long ref_len(const char *s, char *err, size_t errlen)
 {
 	const char *close = strchr(s, '}');
 	if (!close) {
-		snprintf(err, errlen, "unterminated '${': close it with '}' (write '$${' for a "
-				      "literal '${')");
+		snprintf(err, errlen,
+		         "unterminated '${': close it with '}' (write '$${' for a "
+		         "literal '${')");
 		return -1;
 	}
 	size_t len = (size_t)(close - s);
@@ -28,9 +29,9 @@ static long ref_len(const char *s, char *err, size_t errlen)
 	}
 	if (len > MAX_REF || strspn(s, REF_CHARS) != len) {
 		snprintf(err, errlen,
-			 "invalid reference '${%.*s}': use letters, digits, '_', '-' and '.' as in "
-			 "${params.name} (write '$${' for a literal '${')",
-			 (int)(len > 64 ? 64 : len), s);
+		         "invalid reference '${%.*s}': use letters, digits, '_', '-' and '.' as in "
+		         "${params.name} (write '$${' for a literal '${')",
+		         (int)(len > 64 ? 64 : len), s);
 		return -1;
 	}
 	return (long)len;
@@ -59,7 +60,7 @@ int dsl_scan_refs(const char *s, dsl_ref_fn fn, void *ud, char *err, size_t errl
 }
 
 int dsl_expand(const char *tmpl, dsl_lookup_fn lookup, void *ud, char **out, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	int rc = -1;
 	struct buf b;
@@ -113,8 +114,8 @@ int dsl_parse_duration(const char *s, long long *ms)
 	static const struct {
 		const char *unit;
 		long long ms;
-	} units[] = {{"d", 86400000LL}, {"h", 3600000LL}, {"m", 60000LL},
-		     {"s", 1000LL},     {"ms", 1LL}};
+	} units[] = {
+	    {"d", 86400000LL}, {"h", 3600000LL}, {"m", 60000LL}, {"s", 1000LL}, {"ms", 1LL}};
 	long long total = 0;
 	size_t last = 0; /* index after the last unit used: units must descend */
 	const char *p = s;

@@ -14,7 +14,7 @@ static int task_cmp_name(const void *key, const void *elem)
 long graph_find(const struct dsl_graph *g, const char *name)
 {
 	const struct dsl_task *t =
-		bsearch(name, g->tasks, g->ntasks, sizeof(*g->tasks), task_cmp_name);
+	    bsearch(name, g->tasks, g->ntasks, sizeof(*g->tasks), task_cmp_name);
 	return t ? (long)(t - g->tasks) : -1;
 }
 
@@ -34,7 +34,7 @@ static const char *closest_task(const struct dsl_graph *g, const char *name)
 }
 
 static void add_need(struct dsl_graph *g, struct dsl_task *t, const struct ynode *n,
-		     const char *field)
+                     const char *field)
 {
 	const char *s;
 	if (get_string(g->c, n, field, &s))
@@ -44,10 +44,10 @@ static void add_need(struct dsl_graph *g, struct dsl_task *t, const struct ynode
 		const char *hint = closest_task(g, s);
 		if (hint)
 			ctx_err(g->c, n, field, "unknown task '%s' in needs: did you mean '%s'?", s,
-				hint);
+			        hint);
 		else
 			ctx_err(g->c, n, field, "unknown task '%s' in needs: no task has that name",
-				s);
+			        s);
 		return;
 	}
 	if (&g->tasks[idx] == t) {
@@ -83,8 +83,9 @@ void graph_needs(struct dsl_graph *g)
 				free(f);
 			}
 		} else {
-			ctx_err(g->c, n, field, "expected a task name or a list of task names, got a %s",
-				ynode_kind_name(n));
+			ctx_err(g->c, n, field,
+			        "expected a task name or a list of task names, got a %s",
+			        ynode_kind_name(n));
 		}
 		free(field);
 		/* sort needs (with their marks) by index, i.e. by name */
@@ -127,7 +128,7 @@ static void report_cycle(struct dfs *d, size_t from, size_t edge)
 	}
 	char *field = path_key(t->field, "needs");
 	ctx_err(d->g->c, t->needs_at[edge], field,
-		"dependency cycle: %s (each task needs the next)", b.data);
+	        "dependency cycle: %s (each task needs the next)", b.data);
 	free(field);
 	buf_release(&b);
 }
@@ -201,19 +202,19 @@ struct refck {
 };
 
 static const char *const roots_msg =
-	"expected ${params.NAME}, ${tasks.TASK.output.KEY}, ${run.id}, ${run.workflow}, "
-	"${schedule.time} or ${secrets.NAME}";
+    "expected ${params.NAME}, ${tasks.TASK.output.KEY}, ${run.id}, ${run.workflow}, "
+    "${schedule.time} or ${secrets.NAME}";
 
 static int valid_ident(const char *s, int upper_ok)
 {
 	size_t len = strlen(s);
-	const char *set = upper_ok ? "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-				   : "abcdefghijklmnopqrstuvwxyz0123456789_-";
+	const char *set = upper_ok
+	                      ? "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+	                      : "abcdefghijklmnopqrstuvwxyz0123456789_-";
 	return len > 0 && len <= 128 && strspn(s, set) == len;
 }
 
-static void check_task_ref(struct refck *k, const char *ref, const char *task,
-			   const char *key)
+static void check_task_ref(struct refck *k, const char *ref, const char *task, const char *key)
 {
 	struct dsl_graph *g = k->g;
 	const struct dsl_site *s = k->s;
@@ -222,19 +223,18 @@ static void check_task_ref(struct refck *k, const char *ref, const char *task,
 	if (idx < 0) {
 		const char *hint = closest_task(g, task);
 		ctx_err(g->c, s->at, s->field, "unknown task '%s' in '${%s}'%s%s%s", task, ref,
-			hint ? ": did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+		        hint ? ": did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
 		return;
 	}
 	if ((size_t)idx == s->task) {
-		ctx_err(g->c, s->at, s->field,
-			"'${%s}': a task cannot use its own outputs", ref);
+		ctx_err(g->c, s->at, s->field, "'${%s}': a task cannot use its own outputs", ref);
 		return;
 	}
 	if (!ancestors(g, s->task)[idx]) {
 		ctx_err(g->c, s->at, s->field,
-			"'${%s}': task '%s' is not upstream of '%s'; add it to needs (directly "
-			"or through another task)",
-			ref, task, cur->name);
+		        "'${%s}': task '%s' is not upstream of '%s'; add it to needs (directly "
+		        "or through another task)",
+		        ref, task, cur->name);
 		return;
 	}
 	const json_t *outs = g->tasks[idx].outputs;
@@ -249,8 +249,9 @@ static void check_task_ref(struct refck *k, const char *ref, const char *task,
 			if (buf_printf(&b, "%s%s", i ? ", " : "", json_string_value(o)))
 				break;
 		}
-		ctx_err(g->c, s->at, s->field, "'${%s}': task '%s' declares no output '%s' (it declares %s)",
-			ref, task, key, b.data);
+		ctx_err(g->c, s->at, s->field,
+		        "'${%s}': task '%s' declares no output '%s' (it declares %s)", ref, task,
+		        key, b.data);
 		buf_release(&b);
 	}
 }
@@ -278,21 +279,23 @@ static int check_ref(void *ud, const char *ref)
 			size_t i;
 			for (i = 0; parts[1][i] && i < 64; i++)
 				env[i] = (char)(parts[1][i] >= 'a' && parts[1][i] <= 'z'
-							? parts[1][i] - 'a' + 'A'
-							: parts[1][i]);
+				                    ? parts[1][i] - 'a' + 'A'
+				                    : parts[1][i]);
 			env[i] = '\0';
-			ctx_err(g->c, s->at, s->field,
-				"'${%s}' in an sh script: parameters are never spliced into a shell "
-				"script; use the environment variable $WF_PARAM_%s instead",
-				ref, env);
+			ctx_err(
+			    g->c, s->at, s->field,
+			    "'${%s}' in an sh script: parameters are never spliced into a shell "
+			    "script; use the environment variable $WF_PARAM_%s instead",
+			    ref, env);
 		} else if (!strcmp(root, "params") || !strcmp(root, "tasks") ||
-			   !strcmp(root, "run") || !strcmp(root, "schedule") ||
-			   !strcmp(root, "secrets")) {
-			ctx_err(g->c, s->at, s->field,
-				"'${%s}' in an sh script: references are not expanded in sh "
-				"scripts; pass the value through env (e.g. env: {VALUE: \"${%s}\"}) "
-				"and use $VALUE",
-				ref, ref);
+		           !strcmp(root, "run") || !strcmp(root, "schedule") ||
+		           !strcmp(root, "secrets")) {
+			ctx_err(
+			    g->c, s->at, s->field,
+			    "'${%s}' in an sh script: references are not expanded in sh "
+			    "scripts; pass the value through env (e.g. env: {VALUE: \"${%s}\"}) "
+			    "and use $VALUE",
+			    ref, ref);
 		}
 		/* anything else is the shell's own ${VAR} */
 		goto out;
@@ -301,8 +304,8 @@ static int check_ref(void *ud, const char *ref)
 		ctx_err(g->c, s->at, s->field, "invalid reference '${%s}': %s", ref, roots_msg);
 	} else if (!strcmp(root, "params")) {
 		if (np != 2) {
-			ctx_err(g->c, s->at, s->field, "invalid reference '${%s}': expected ${params.NAME}",
-				ref);
+			ctx_err(g->c, s->at, s->field,
+			        "invalid reference '${%s}': expected ${params.NAME}", ref);
 		} else if (!json_object_get(g->params, parts[1])) {
 			const char *best = NULL;
 			int bestd = 3;
@@ -317,29 +320,33 @@ static int check_ref(void *ud, const char *ref)
 				}
 			}
 			ctx_err(g->c, s->at, s->field, "unknown parameter '%s' in '${%s}'%s%s%s",
-				parts[1], ref, best ? ": did you mean '" : ": declare it under params",
-				best ? best : "", best ? "'?" : "");
+			        parts[1], ref,
+			        best ? ": did you mean '" : ": declare it under params",
+			        best ? best : "", best ? "'?" : "");
 		}
 	} else if (!strcmp(root, "tasks")) {
 		if (np != 4 || strcmp(parts[2], "output") != 0)
 			ctx_err(g->c, s->at, s->field,
-				"invalid reference '${%s}': expected ${tasks.TASK.output.KEY}", ref);
+			        "invalid reference '${%s}': expected ${tasks.TASK.output.KEY}",
+			        ref);
 		else
 			check_task_ref(k, ref, parts[1], parts[3]);
 	} else if (!strcmp(root, "run")) {
 		if (np != 2 || (strcmp(parts[1], "id") && strcmp(parts[1], "workflow")))
 			ctx_err(g->c, s->at, s->field,
-				"invalid reference '${%s}': expected ${run.id} or ${run.workflow}", ref);
+			        "invalid reference '${%s}': expected ${run.id} or ${run.workflow}",
+			        ref);
 	} else if (!strcmp(root, "schedule")) {
 		if (np != 2 || strcmp(parts[1], "time"))
 			ctx_err(g->c, s->at, s->field,
-				"invalid reference '${%s}': expected ${schedule.time}", ref);
+			        "invalid reference '${%s}': expected ${schedule.time}", ref);
 	} else if (!strcmp(root, "secrets")) {
 		if (np != 2 || !valid_ident(parts[1], 1))
-			ctx_err(g->c, s->at, s->field,
-				"invalid reference '${%s}': expected ${secrets.NAME} (letters, digits "
-				"and '_')",
-				ref);
+			ctx_err(
+			    g->c, s->at, s->field,
+			    "invalid reference '${%s}': expected ${secrets.NAME} (letters, digits "
+			    "and '_')",
+			    ref);
 	} else {
 		ctx_err(g->c, s->at, s->field, "unknown reference '${%s}': %s", ref, roots_msg);
 	}
@@ -353,7 +360,7 @@ out:
 static void scan_sh(struct refck *k, const char *text)
 {
 	static const char set[] =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
 	char ref[256];
 	for (const char *p = strstr(text, "${"); p; p = strstr(p + 2, "${")) {
 		size_t n = strspn(p + 2, set);
@@ -378,7 +385,7 @@ void graph_check_refs(struct dsl_graph *g)
 }
 
 void graph_add_site(struct dsl_graph *g, const char *text, const struct ynode *at,
-		    const char *field, size_t task, int sh)
+                    const char *field, size_t task, int sh)
 {
 	if (!strstr(text, "${"))
 		return;
@@ -387,7 +394,7 @@ void graph_add_site(struct dsl_graph *g, const char *text, const struct ynode *a
 		g->sites = xrealloc(g->sites, g->capsites * sizeof(*g->sites));
 	}
 	g->sites[g->nsites++] = (struct dsl_site){
-		.text = text, .at = at, .field = xstrdup(field), .task = task, .sh = sh};
+	    .text = text, .at = at, .field = xstrdup(field), .task = task, .sh = sh};
 }
 
 void graph_release(struct dsl_graph *g)

@@ -369,7 +369,7 @@ void tz_span_at(const struct tz_zone *z, int64_t utc, struct tz_span *s)
 }
 
 int tz_local_to_utc(const struct tz_zone *z, int64_t local, int64_t out[2], int64_t *gap_at,
-		    int32_t *gap_before)
+                    int32_t *gap_before)
 {
 	/* Offsets stay within +-26 h: look at every span that overlaps two
 	 * days either side of local read as UTC. */
@@ -440,7 +440,7 @@ static size_t block_len(const struct tzif_hdr *h, size_t tsize)
 }
 
 struct tz_zone *tz_parse(const char *name, const unsigned char *data, size_t len, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	struct tz_zone *z = NULL;
 	struct tzif_hdr h;
@@ -465,6 +465,9 @@ struct tz_zone *tz_parse(const char *name, const unsigned char *data, size_t len
 		if (len - 44 < block_len(&h, 8))
 			goto fail;
 	}
+	why = "leap-second zones (right/...) are not supported";
+	if (h.leapcnt > 0)
+		goto fail;
 	z = xcalloc(1, sizeof(*z));
 	z->name = xstrdup(name ? name : "");
 	z->ntrans = h.timecnt;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TZ_DIR "/usr/share/zoneinfo"
+#define TZ_DIR      "/usr/share/zoneinfo"
 #define TZ_MAX_FILE (1024 * 1024)
 
 struct tz_zone;
@@ -45,7 +45,7 @@ void tz_cache_clear(void);
 /* Parses a TZif image. Returns a new zone (free with tz_zone_free) or NULL
  * with a message in err. */
 struct tz_zone *tz_parse(const char *name, const unsigned char *data, size_t len, char *err,
-			 size_t errlen) __attribute__((warn_unused_result));
+                         size_t errlen) __attribute__((warn_unused_result));
 
 /* A zone made of a POSIX TZ rule only ("CET-1CEST,M3.5.0,M10.5.0/3",
  * "<+0545>-5:45"). Returns a new zone or NULL when spec is malformed. */
@@ -67,7 +67,7 @@ void tz_span_at(const struct tz_zone *z, int64_t utc, struct tz_span *s);
  * set to the transition instant (the end of the gap) and *gap_before to the
  * offset before it; both may be NULL. */
 int tz_local_to_utc(const struct tz_zone *z, int64_t local, int64_t out[2], int64_t *gap_at,
-		    int32_t *gap_before);
+                    int32_t *gap_before);
 
 /* Calendar helpers (proleptic Gregorian, Howard Hinnant's algorithms). */
 int64_t tz_days_from_civil(int64_t y, int m, int d);

@@ -96,7 +96,7 @@ static void attach(struct loader *l, struct ynode *n)
 	if (p->kind == YN_MAP && p->len % 2 == 0 && n->kind != YN_SCALAR) {
 		char *path = child_path(l);
 		ctx_err(l->c, n, path, "mapping keys must be plain strings, not a %s",
-			ynode_kind_name(n));
+		        ynode_kind_name(n));
 		free(path);
 	}
 	push_item(p, n);
@@ -134,7 +134,7 @@ static void finish_map(struct loader *l, struct ynode *m, const char *path)
 		while (i < nk && strcmp(keys[i]->str, first->str) == 0) {
 			char *f = path_key(path, keys[i]->str);
 			ctx_err(l->c, keys[i], f, "duplicate key '%s' (first defined at line %d)",
-				keys[i]->str, first->line);
+			        keys[i]->str, first->line);
 			free(f);
 			keys[i]->quoted = -1; /* marks the pair for removal */
 			i++;
@@ -177,13 +177,8 @@ static void parser_error(struct loader *l, const yaml_parser_t *p)
 	const char *problem = p->problem ? p->problem : "unknown error";
 	if (p->error == YAML_READER_ERROR) {
 		offset_to_mark(l->src, l->len, p->problem_offset, &m);
-		if (p->problem_value != -1)
-			ctx_err_at(l->c, (int)m.line + 1, (int)m.column + 1, "",
-				   "invalid YAML: %s (byte 0x%02x); the file must be UTF-8 text",
-				   problem, p->problem_value & 0xff);
-		else
-			ctx_err_at(l->c, (int)m.line + 1, (int)m.column + 1, "",
-				   "invalid YAML: %s", problem);
+		ctx_err_at(l->c, (int)m.line + 1, (int)m.column + 1, "",
+		           "invalid YAML: %s; the file must be UTF-8 text", problem);
 		return;
 	}
 	if (p->error == YAML_MEMORY_ERROR) {
@@ -192,11 +187,11 @@ static void parser_error(struct loader *l, const yaml_parser_t *p)
 	}
 	if (p->context)
 		ctx_err_at(l->c, (int)m.line + 1, (int)m.column + 1, "",
-			   "invalid YAML: %s (%s at line %d, column %d)", problem, p->context,
-			   (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+		           "invalid YAML: %s (%s at line %d, column %d)", problem, p->context,
+		           (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
 	else
 		ctx_err_at(l->c, (int)m.line + 1, (int)m.column + 1, "", "invalid YAML: %s",
-			   problem);
+		           problem);
 }
 
 static int open_container(struct loader *l, enum ynode_kind kind, const yaml_mark_t *m)
@@ -224,11 +219,11 @@ static void scalar(struct loader *l, const yaml_event_t *ev)
 	const char *v = (const char *)ev->data.scalar.value;
 	const char *tag = (const char *)ev->data.scalar.tag;
 	n->quoted = ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-		    (tag && strcmp(tag, YAML_STR_TAG) == 0);
+	            (tag && strcmp(tag, YAML_STR_TAG) == 0);
 	if (len > DSL_MAX_STRING) {
 		char *path = child_path(l);
 		ctx_err(l->c, n, path, "string of %zu bytes is longer than the limit of %d", len,
-			DSL_MAX_STRING);
+		        DSL_MAX_STRING);
 		free(path);
 		n->str = xstrdup("");
 		n->quoted = 1;
@@ -266,8 +261,8 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 			break;
 		}
 		if (++l.nodes > MAX_NODES) {
-			ctx_err_at(c, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1, "",
-				   "the document has more than %d nodes", MAX_NODES);
+			ctx_err_at(c, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+			           "", "the document has more than %d nodes", MAX_NODES);
 			l.fatal = 1;
 			yaml_event_delete(&ev);
 			break;
@@ -279,8 +274,8 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs > 1) {
 				ctx_err_at(c, (int)ev.start_mark.line + 1,
-					   (int)ev.start_mark.column + 1, "",
-					   "only one YAML document per file is supported");
+				           (int)ev.start_mark.column + 1, "",
+				           "only one YAML document per file is supported");
 				l.fatal = 1;
 			}
 			break;
@@ -288,8 +283,8 @@ struct ynode *ytree_load(struct dsl_ctx *c, const char *src, size_t len)
 			struct ynode *n = node_new(YN_SCALAR, &ev.start_mark);
 			char *path = child_path(&l);
 			ctx_err(c, n, path,
-				"aliases are not supported (*%s): write the value out in full",
-				(const char *)ev.data.alias.anchor);
+			        "aliases are not supported (*%s): write the value out in full",
+			        (const char *)ev.data.alias.anchor);
 			free(path);
 			n->str = xstrdup("");
 			n->quoted = 1;
