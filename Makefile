@@ -87,6 +87,11 @@ bin/%:
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
+# A unit test sees its component's headers, and links its component's library
+# and what that depends on.
+$(B)/tests/unit/engine/%.o: CPPFLAGS += -iquote engine
+$(B)/tests/unit/executor/%.o: CPPFLAGS += -iquote executor
+$(B)/tests/unit/cli/%.o: CPPFLAGS += -iquote cli -iquote engine
 # A unit test links its component's library and what that depends on.
 TEST_LIBS_common   := $(LIB_COMMON)
 TEST_LIBS_dsl      := $(LIB_DSL) $(LIB_COMMON)

@@ -22,7 +22,58 @@ extern struct cli_global cli_opts;
 
 typedef int (*cli_cmd_fn)(int argc, char **argv);
 
+/* A list of strings borrowed from argv (free only v). */
+struct cli_strv {
+	const char **v;
+	int n;
+};
+void cli_strv_push(struct cli_strv *sv, const char *s);
+void cli_strv_release(struct cli_strv *sv);
+
+/* One option of a command. Exactly one of val, flag, multi is set:
+ * val receives the argument (the last one wins), flag is set to 1, multi
+ * collects every argument of a repeatable option. */
+struct cli_opt {
+	const char *name;  /* "--tz" */
+	const char *alias; /* "-n", or NULL */
+	const char **val;
+	int *flag;
+	struct cli_strv *multi;
+};
+
+/* Parses argv[1..] (argv[0] is the command's name) against opts (ended by a
+ * zeroed entry, may be NULL) and the global options --json, --url, --token
+ * and --help. "--name=value" is accepted, "--" ends the options. Positional
+ * arguments are appended to pos. Returns -1 to go on, or the exit code to
+ * return at once: EXIT_OK after --help (usage printed on stdout),
+ * EXIT_USAGE after a bad option (message and usage on stderr). */
+int cli_parse_args(int argc, char **argv, const struct cli_opt *opts, const char *usage,
+                   struct cli_strv *pos) __attribute__((warn_unused_result));
+/* Prints "wfctl: <message>" and the usage on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cmd_db.c: PostgreSQL directly. */
 int cmd_migrate(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+
+/* cmd_offline.c: no engine, no database. */
+int cmd_validate(int argc, char **argv);
+int cmd_next(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+
+/* cmd_workflows.c: workflows and executors over HTTP. */
+int cmd_submit(int argc, char **argv);
+int cmd_workflows(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_unpause(int argc, char **argv);
+int cmd_executors(int argc, char **argv);
+
+/* cmd_runs.c: runs over HTTP. */
+int cmd_run(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 
 #endif

@@ -29,7 +29,15 @@ int cmd_migrate(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check") == 0)
 			check_only = 1;
-		else {
+		else if (strcmp(argv[i], "--json") == 0)
+			cli_opts.json = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf(
+			    "usage: wfctl migrate [--check]\n\nApplies the missing schema "
+			    "migrations (--check: only tell whether the schema is current).\n"
+			    "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n");
+			return EXIT_OK;
+		} else {
 			fprintf(stderr, "usage: wfctl migrate [--check]\n");
 			return EXIT_USAGE;
 		}
@@ -54,8 +62,8 @@ int cmd_migrate(int argc, char **argv)
 		} else if (cli_opts.json) {
 			printf("{\"applied\":%d,\"version\":%d}\n", n, migrate_latest());
 		} else {
-			printf("applied %d migration%s; schema is at version %d\n", n, n == 1 ? "" : "s",
-			       migrate_latest());
+			printf("applied %d migration%s; schema is at version %d\n", n,
+			       n == 1 ? "" : "s", migrate_latest());
 		}
 	}
 	if (cli_opts.json && check_only)
@@ -80,7 +88,8 @@ static int token_create(int argc, char **argv)
 		}
 	}
 	if (!role || !name) {
-		fprintf(stderr, "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
+		fprintf(stderr,
+		        "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin")) {
@@ -101,9 +110,9 @@ static int token_create(int argc, char **argv)
 	if (!db)
 		return EXIT_UNAVAIL;
 	const char *params[3] = {name, role, hash};
-	PGresult *r = PQexecParams(db,
-				   "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)",
-				   3, NULL, params, NULL, NULL, 0);
+	PGresult *r =
+	    PQexecParams(db, "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)", 3,
+	                 NULL, params, NULL, NULL, 0);
 	int rc = EXIT_OK;
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -132,6 +141,12 @@ int cmd_token(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "create") == 0)
 		return token_create(argc, argv);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("usage: wfctl token create --role viewer|operator|admin --name NAME\n\n"
+		       "Creates an API token and prints it once; only its hash is stored.\n"
+		       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n");
+		return EXIT_OK;
+	}
 	fprintf(stderr, "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
 	return EXIT_USAGE;
 }

@@ -33,8 +33,8 @@
 #include "xalloc.h"
 
 #define MISFIRE_GRACE_MS 60000
-#define SEARCH_STEPS 100000
-#define HARD_CATCHUP_MAX 1000
+#define SEARCH_STEPS     100000
+#define HARD_CATCHUP_MAX 100000 /* the DSL's bound for catchup_max */
 
 struct due {
 	long long id, workflow_id;
@@ -55,7 +55,7 @@ static int64_t jitter_offset(const char *workflow, int64_t jitter_ms)
 }
 
 static int next_after(const struct cron_expr *e, const struct due *d, int64_t after_ms,
-		      int64_t *out_ms)
+                      int64_t *out_ms)
 {
 	int64_t next;
 	/* cron_next works in seconds and returns a time strictly after. */
@@ -77,7 +77,7 @@ static int missed_times(const struct cron_expr *e, const struct due *d, int max,
 	/* A long downtime with a frequent expression: start the walk closer to
 	 * now, in widening windows, instead of stepping through years. */
 	static const int64_t windows[] = {60000LL, 3600000LL, 86400000LL, 31 * 86400000LL,
-					  366 * 86400000LL};
+	                                  366 * 86400000LL};
 	while (t <= d->now_ms) {
 		if (++steps > SEARCH_STEPS) {
 			/* Jump: find the newest window that still holds a fire time. */
@@ -110,7 +110,7 @@ static int missed_times(const struct cron_expr *e, const struct due *d, int max,
 	}
 	if (dropped)
 		log_warn("catch-up bounded", "workflow=%s missed=%d fired=%d catchup=%s",
-			 d->workflow, n + dropped, n, d->catchup);
+		         d->workflow, n + dropped, n, d->catchup);
 	return n;
 }
 
@@ -120,9 +120,9 @@ static long long run_count(struct store *s, long long workflow_id, const char *s
 	snprintf(wid, sizeof wid, "%lld", workflow_id);
 	const char *p[2] = {wid, states};
 	PGresult *r = store_execp(s, "sched_active",
-				  "SELECT count(*) FROM runs WHERE workflow_id = $1 "
-				  "AND state = ANY($2::text[])",
-				  2, p);
+	                          "SELECT count(*) FROM runs WHERE workflow_id = $1 "
+	                          "AND state = ANY($2::text[])",
+	                          2, p);
 	if (!r)
 		return -1;
 	long long n = atoll(PQgetvalue(r, 0, 0));
@@ -136,17 +136,18 @@ static int cancel_active(struct store *s, long long workflow_id)
 	snprintf(wid, sizeof wid, "%lld", workflow_id);
 	const char *p[1] = {wid};
 	return store_cmd(
-		s,
-		"WITH r AS (UPDATE runs SET state = 'cancelled', finished_at = now() "
-		"  WHERE workflow_id = $1 AND state IN ('queued', 'running') RETURNING id), "
-		"t AS (UPDATE task_runs SET state = 'cancelled', finished_at = now(), updated_at = now(), "
-		"  error = 'cancelled: replaced by a newer scheduled run' "
-		"  WHERE run_id IN (SELECT id FROM r) AND state NOT IN ('succeeded', 'failed', "
-		"  'cancelled', 'upstream_failed', 'skipped', 'dead') RETURNING 1) "
-		"INSERT INTO events (kind, workflow_id, run_id, actor, data) "
-		"SELECT 'run.state', $1, id, 'scheduler', '{\"to\":\"cancelled\",\"reason\":\"overlap "
-		"replace\"}' FROM r",
-		1, p);
+	    s,
+	    "WITH r AS (UPDATE runs SET state = 'cancelled', finished_at = now() "
+	    "  WHERE workflow_id = $1 AND state IN ('queued', 'running') RETURNING id), "
+	    "t AS (UPDATE task_runs SET state = 'cancelled', finished_at = now(), updated_at = "
+	    "now(), "
+	    "  error = 'cancelled: replaced by a newer scheduled run' "
+	    "  WHERE run_id IN (SELECT id FROM r) AND state NOT IN ('succeeded', 'failed', "
+	    "  'cancelled', 'upstream_failed', 'skipped', 'dead') RETURNING 1) "
+	    "INSERT INTO events (kind, workflow_id, run_id, actor, data) "
+	    "SELECT 'run.state', $1, id, 'scheduler', '{\"to\":\"cancelled\",\"reason\":\"overlap "
+	    "replace\"}' FROM r",
+	    1, p);
 }
 
 static int record_skip(struct store *s, const struct due *d, int64_t nominal_ms)
@@ -155,54 +156,60 @@ static int record_skip(struct store *s, const struct due *d, int64_t nominal_ms)
 	snprintf(wid, sizeof wid, "%lld", d->workflow_id);
 	fmt_time_ms(nominal_ms, nom, sizeof nom);
 	const char *p[2] = {wid, nom};
-	return store_cmd(s,
-			 "INSERT INTO events (kind, workflow_id, actor, data) VALUES "
-			 "('schedule.skipped', $1, 'scheduler', jsonb_build_object('nominal', $2::text, "
-			 "'reason', 'a previous run is still active (overlap: skip)'))",
-			 2, p);
+	return store_cmd(
+	    s,
+	    "INSERT INTO events (kind, workflow_id, actor, data) VALUES "
+	    "('schedule.skipped', $1, 'scheduler', jsonb_build_object('nominal', $2::text, "
+	    "'reason', 'a previous run is still active (overlap: skip)'))",
+	    2, p);
 }
 
 /* Creates one scheduled run and its task runs. Returns 1 created, 0 when it
  * already existed, -1 on error. */
 static int create_run(struct store *s, const struct due *d, int64_t nominal_ms, const char *state)
 {
-	char wid[24], ver[16], nom[40];
+	char wid[24], ver[16], nom[40], now[40];
 	snprintf(wid, sizeof wid, "%lld", d->workflow_id);
 	snprintf(ver, sizeof ver, "%d", d->version);
 	fmt_time_ms(nominal_ms, nom, sizeof nom);
-	const char *p[4] = {wid, ver, nom, state};
+	fmt_time_ms(d->now_ms, now, sizeof now);
+	const char *p[5] = {wid, ver, nom, state, now};
 	PGresult *r = store_execp(
-		s, "sched_create_run",
-		"WITH v AS (SELECT dag FROM workflow_versions WHERE workflow_id = $1 AND version = $2), "
-		"run AS (INSERT INTO runs (workflow_id, version, state, params, trigger, scheduled_for, "
-		"  fired_at, started_at, deadline_at, created_by) "
-		"  SELECT $1, $2, $4, coalesce((SELECT jsonb_object_agg(k, x->'default') "
-		"    FROM jsonb_each(v.dag->'params') AS e(k, x) WHERE x->'default' <> 'null'), '{}'), "
-		"  'schedule', $3::timestamptz, now(), CASE WHEN $4 = 'running' THEN now() END, "
-		"  CASE WHEN v.dag->'deadline_ms' <> 'null' THEN "
-		"    now() + ((v.dag->>'deadline_ms')::bigint * interval '1 millisecond') END, 'scheduler' "
-		"  FROM v "
-		"  ON CONFLICT (workflow_id, scheduled_for) WHERE scheduled_for IS NOT NULL "
-		"    AND trigger IN ('schedule', 'backfill') DO NOTHING RETURNING id), "
-		"tr AS (INSERT INTO task_runs (run_id, task, state, max_attempts, priority, pool) "
-		"  SELECT run.id, t.name, "
-		"    CASE WHEN jsonb_array_length(coalesce(t.spec->'needs', '[]')) = 0 THEN 'queued' "
-		"    ELSE 'pending' END, coalesce((t.spec->>'retries')::int, 0) + 1, "
-		"    CASE t.spec->>'priority' WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END, "
-		"    coalesce(t.spec->>'pool', 'default') "
-		"  FROM run, tasks t WHERE t.workflow_id = $1 AND t.version = $2 RETURNING 1), "
-		"ev AS (INSERT INTO events (kind, workflow_id, run_id, actor, data) "
-		"  SELECT 'schedule.fired', $1, run.id, 'scheduler', jsonb_build_object('nominal', "
-		"  $3::text, 'state', $4::text, 'lateness_ms', "
-		"  (extract(epoch FROM now() - $3::timestamptz) * 1000)::bigint) FROM run) "
-		"SELECT id, (SELECT count(*) FROM tr) FROM run",
-		4, p);
+	    s, "sched_create_run",
+	    "WITH v AS (SELECT dag FROM workflow_versions WHERE workflow_id = $1 AND version = "
+	    "$2), "
+	    "run AS (INSERT INTO runs (workflow_id, version, state, params, trigger, "
+	    "scheduled_for, "
+	    "  fired_at, started_at, deadline_at, created_by) "
+	    "  SELECT $1, $2, $4, coalesce((SELECT jsonb_object_agg(k, x->'default') "
+	    "    FROM jsonb_each(v.dag->'params') AS e(k, x) WHERE x->'default' <> 'null'), '{}'), "
+	    "  'schedule', $3::timestamptz, $5::timestamptz, CASE WHEN $4 = 'running' THEN now() "
+	    "END, "
+	    "  CASE WHEN v.dag->'deadline_ms' <> 'null' THEN "
+	    "    now() + ((v.dag->>'deadline_ms')::bigint * interval '1 millisecond') END, "
+	    "'scheduler' "
+	    "  FROM v "
+	    "  ON CONFLICT (workflow_id, scheduled_for) WHERE scheduled_for IS NOT NULL "
+	    "    AND trigger IN ('schedule', 'backfill') DO NOTHING RETURNING id), "
+	    "tr AS (INSERT INTO task_runs (run_id, task, state, max_attempts, priority, pool) "
+	    "  SELECT run.id, t.name, "
+	    "    CASE WHEN jsonb_array_length(coalesce(t.spec->'needs', '[]')) = 0 THEN 'queued' "
+	    "    ELSE 'pending' END, coalesce((t.spec->>'retries')::int, 0) + 1, "
+	    "    CASE t.spec->>'priority' WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END, "
+	    "    coalesce(t.spec->>'pool', 'default') "
+	    "  FROM run, tasks t WHERE t.workflow_id = $1 AND t.version = $2 RETURNING 1), "
+	    "ev AS (INSERT INTO events (kind, workflow_id, run_id, actor, data) "
+	    "  SELECT 'schedule.fired', $1, run.id, 'scheduler', jsonb_build_object('nominal', "
+	    "  $3::text, 'state', $4::text, 'lateness_ms', "
+	    "  (extract(epoch FROM $5::timestamptz - $3::timestamptz) * 1000)::bigint) FROM run) "
+	    "SELECT id, (SELECT count(*) FROM tr) FROM run",
+	    5, p);
 	if (!r)
 		return -1;
 	int created = PQntuples(r) > 0;
 	if (created)
 		log_info("schedule fired", "workflow=%s run_id=%s nominal=%s state=%s", d->workflow,
-			 PQgetvalue(r, 0, 0), nom, state);
+		         PQgetvalue(r, 0, 0), nom, state);
 	PQclear(r);
 	return created;
 }
@@ -239,20 +246,22 @@ static int advance(struct store *s, const struct due *d, const struct cron_expr 
 	const char *p[3] = {id, NULL, NULL};
 	int64_t next;
 	if (!e || next_after(e, d, d->now_ms, &next) != 0)
-		return store_cmd(s,
-				 "UPDATE schedules SET next_fire_at = NULL, next_nominal_at = NULL, "
-				 "enabled = false, last_fired_at = now(), "
-				 "updated_at = now() WHERE id = $1",
-				 1, p);
+		return store_cmd(
+		    s,
+		    "UPDATE schedules SET next_fire_at = NULL, next_nominal_at = NULL, "
+		    "enabled = false, last_fired_at = now(), "
+		    "updated_at = now() WHERE id = $1",
+		    1, p);
 	fmt_time_ms(next, nom, sizeof nom);
 	fmt_time_ms(next + jitter_offset(d->workflow, d->jitter_ms), fire, sizeof fire);
 	p[1] = nom;
 	p[2] = fire;
-	return store_cmd(s,
-			 "UPDATE schedules SET next_nominal_at = $2, next_fire_at = $3, "
-			 "last_fired_at = now(), last_nominal_at = next_nominal_at, updated_at = now() "
-			 "WHERE id = $1",
-			 3, p);
+	return store_cmd(
+	    s,
+	    "UPDATE schedules SET next_nominal_at = $2, next_fire_at = $3, "
+	    "last_fired_at = now(), last_nominal_at = next_nominal_at, updated_at = now() "
+	    "WHERE id = $1",
+	    3, p);
 }
 
 static int parse_expr(const struct due *d, struct cron_expr **e)
@@ -263,7 +272,7 @@ static int parse_expr(const struct due *d, struct cron_expr **e)
 		return 0;
 	if (cron_parse(d->expr, d->workflow, e, err, sizeof err) != 0) {
 		log_error("schedule has an invalid cron expression", "workflow=%s expr=%s error=%s",
-			  d->workflow, d->expr, err);
+		          d->workflow, d->expr, err);
 		return -1;
 	}
 	return 0;
@@ -293,27 +302,27 @@ static void load_due(PGresult *r, int i, struct due *d)
 		d->catchup_max = d->catchup_max <= 0 ? 100 : HARD_CATCHUP_MAX;
 }
 
-#define DUE_COLUMNS                                                                              \
-	"SELECT s.id, s.workflow_id, w.name, w.current_version, s.kind, coalesce(s.expr, ''), "   \
-	"s.timezone, s.jitter_ms, s.catchup, s.overlap, s.dst_gap, s.dst_repeat, "                \
-	"(extract(epoch FROM coalesce(s.next_nominal_at, s.at_time)) * 1000)::bigint, "           \
-	"coalesce((v.dag->'schedule'->>'catchup_max')::int, 100), "                               \
-	"coalesce((v.dag->>'max_active_runs')::int, 0), "                                         \
-	"(extract(epoch FROM now()) * 1000)::bigint "                                             \
-	"FROM schedules s JOIN workflows w ON w.id = s.workflow_id "                              \
+#define DUE_COLUMNS                                                                             \
+	"SELECT s.id, s.workflow_id, w.name, w.current_version, s.kind, coalesce(s.expr, ''), " \
+	"s.timezone, s.jitter_ms, s.catchup, s.overlap, s.dst_gap, s.dst_repeat, "              \
+	"(extract(epoch FROM coalesce(s.next_nominal_at, s.at_time)) * 1000)::bigint, "         \
+	"coalesce((v.dag->'schedule'->>'catchup_max')::int, 100), "                             \
+	"coalesce((v.dag->>'max_active_runs')::int, 0), "                                       \
+	"$2::bigint "                                                                           \
+	"FROM schedules s JOIN workflows w ON w.id = s.workflow_id "                            \
 	"JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = w.current_version "
 
 /* Newly submitted schedules have no next time yet: compute it from now. */
-static int init_new(struct store *s, int batch)
+static int init_new(struct store *s, int batch, const char *now)
 {
 	char lim[16];
 	snprintf(lim, sizeof lim, "%d", batch);
-	const char *p[1] = {lim};
+	const char *p[2] = {lim, now};
 	PGresult *r = store_execp(s, "sched_new",
-				  DUE_COLUMNS "WHERE s.enabled AND s.next_nominal_at IS NULL "
-					      "AND (s.kind = 'cron' OR s.at_time IS NOT NULL) "
-					      "LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
-				  1, p);
+	                          DUE_COLUMNS "WHERE s.enabled AND s.next_nominal_at IS NULL "
+	                                      "AND (s.kind = 'cron' OR s.at_time IS NOT NULL) "
+	                                      "LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
+	                          2, p);
 	if (!r)
 		return -1;
 	int rc = 0;
@@ -328,8 +337,8 @@ static int init_new(struct store *s, int batch)
 			if (parse_expr(&d, &e) != 0 || next_after(e, &d, d.now_ms, &next) != 0) {
 				cron_free(e);
 				const char *q[1] = {id};
-				rc = store_cmd(s, "UPDATE schedules SET enabled = false WHERE id = $1", 1,
-					       q);
+				rc = store_cmd(
+				    s, "UPDATE schedules SET enabled = false WHERE id = $1", 1, q);
 				continue;
 			}
 			cron_free(e);
@@ -338,9 +347,9 @@ static int init_new(struct store *s, int batch)
 		fmt_time_ms(next + jitter_offset(d.workflow, d.jitter_ms), fire, sizeof fire);
 		const char *q[3] = {id, nom, fire};
 		rc = store_cmd(s,
-			       "UPDATE schedules SET next_nominal_at = $2, next_fire_at = $3, "
-			       "updated_at = now() WHERE id = $1",
-			       3, q);
+		               "UPDATE schedules SET next_nominal_at = $2, next_fire_at = $3, "
+		               "updated_at = now() WHERE id = $1",
+		               3, q);
 	}
 	PQclear(r);
 	return rc;
@@ -351,25 +360,26 @@ static int init_new(struct store *s, int batch)
 static int promote_queued(struct store *s)
 {
 	PGresult *r = store_execp(
-		s, "sched_promote",
-		"WITH lim AS (SELECT w.id AS wf, CASE WHEN s.overlap IN ('queue', 'skip') THEN 1 "
-		"    WHEN coalesce((v.dag->>'max_active_runs')::int, 0) > 0 "
-		"    THEN (v.dag->>'max_active_runs')::int END AS lim, "
-		"  (SELECT count(*) FROM runs x WHERE x.workflow_id = w.id AND x.state = 'running') AS n "
-		"  FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
-		"    AND v.version = w.current_version LEFT JOIN schedules s ON s.workflow_id = w.id "
-		"  WHERE NOT w.paused AND EXISTS (SELECT 1 FROM runs q WHERE q.workflow_id = w.id "
-		"    AND q.state = 'queued')), "
-		"cand AS (SELECT r.id, row_number() OVER (PARTITION BY r.workflow_id ORDER BY r.id) "
-		"  AS rn, l.lim, l.n FROM runs r JOIN lim l ON l.wf = r.workflow_id "
-		"  WHERE r.state = 'queued'), "
-		"up AS (UPDATE runs r SET state = 'running', started_at = now() FROM cand c "
-		"  WHERE r.id = c.id AND (c.lim IS NULL OR c.n + c.rn <= c.lim) RETURNING r.id, "
-		"  r.workflow_id) "
-		"INSERT INTO events (kind, workflow_id, run_id, actor, data) "
-		"SELECT 'run.state', workflow_id, id, 'scheduler', "
-		"'{\"from\":\"queued\",\"to\":\"running\"}' FROM up RETURNING run_id",
-		0, NULL);
+	    s, "sched_promote",
+	    "WITH lim AS (SELECT w.id AS wf, CASE WHEN s.overlap IN ('queue', 'skip') THEN 1 "
+	    "    WHEN coalesce((v.dag->>'max_active_runs')::int, 0) > 0 "
+	    "    THEN (v.dag->>'max_active_runs')::int END AS lim, "
+	    "  (SELECT count(*) FROM runs x WHERE x.workflow_id = w.id AND x.state = 'running') AS "
+	    "n "
+	    "  FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id "
+	    "    AND v.version = w.current_version LEFT JOIN schedules s ON s.workflow_id = w.id "
+	    "  WHERE NOT w.paused AND EXISTS (SELECT 1 FROM runs q WHERE q.workflow_id = w.id "
+	    "    AND q.state = 'queued')), "
+	    "cand AS (SELECT r.id, row_number() OVER (PARTITION BY r.workflow_id ORDER BY r.id) "
+	    "  AS rn, l.lim, l.n FROM runs r JOIN lim l ON l.wf = r.workflow_id "
+	    "  WHERE r.state = 'queued'), "
+	    "up AS (UPDATE runs r SET state = 'running', started_at = now() FROM cand c "
+	    "  WHERE r.id = c.id AND (c.lim IS NULL OR c.n + c.rn <= c.lim) RETURNING r.id, "
+	    "  r.workflow_id) "
+	    "INSERT INTO events (kind, workflow_id, run_id, actor, data) "
+	    "SELECT 'run.state', workflow_id, id, 'scheduler', "
+	    "'{\"from\":\"queued\",\"to\":\"running\"}' FROM up RETURNING run_id",
+	    0, NULL);
 	if (!r)
 		return -1;
 	int n = PQntuples(r);
@@ -379,29 +389,48 @@ static int promote_queued(struct store *s)
 
 int sched_tick(struct store *s, int batch)
 {
+	/* The database's clock is the one all engines share. */
+	PGresult *r = store_execp(s, "sched_now",
+	                          "SELECT (extract(epoch FROM now()) * 1000)::bigint", 0, NULL);
+	if (!r)
+		return -1;
+	int64_t now_ms = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return sched_tick_at(s, batch, now_ms);
+}
+
+int sched_tick_at(struct store *s, int batch, int64_t now_ms)
+{
 	int fired = 0;
+	char now[24];
+	snprintf(now, sizeof now, "%lld", (long long)now_ms);
 	if (store_begin(s) != 0)
 		return -1;
-	if (init_new(s, batch) != 0)
+	if (init_new(s, batch, now) != 0)
 		goto fail;
 	char lim[16];
 	snprintf(lim, sizeof lim, "%d", batch);
-	const char *p[1] = {lim};
-	PGresult *r = store_execp(s, "sched_due",
-				  DUE_COLUMNS "WHERE s.enabled AND NOT w.paused "
-					      "AND s.next_fire_at <= now() ORDER BY s.next_fire_at "
-					      "LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
-				  1, p);
+	const char *p[2] = {lim, now};
+	PGresult *r =
+	    store_execp(s, "sched_due",
+	                DUE_COLUMNS "WHERE s.enabled AND NOT w.paused "
+	                            "AND s.next_fire_at <= to_timestamp($2::bigint / 1000.0) "
+	                            "ORDER BY s.next_fire_at "
+	                            "LIMIT $1 FOR UPDATE OF s SKIP LOCKED",
+	                2, p);
 	if (!r)
 		goto fail;
-	int64_t *times = xcalloc(HARD_CATCHUP_MAX, sizeof *times);
+	int64_t *times = NULL;
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct due d;
 		load_due(r, i, &d);
+		free(times);
+		times = xcalloc((size_t)d.catchup_max, sizeof *times);
 		struct cron_expr *e = NULL;
 		if (d.nominal_ms < 0 || parse_expr(&d, &e) != 0) {
 			const char *q[1] = {PQgetvalue(r, i, 0)};
-			if (store_cmd(s, "UPDATE schedules SET enabled = false WHERE id = $1", 1, q))
+			if (store_cmd(s, "UPDATE schedules SET enabled = false WHERE id = $1", 1,
+			              q))
 				goto fail_loop;
 			continue;
 		}
@@ -416,8 +445,8 @@ int sched_tick(struct store *s, int batch)
 			if (n && strcmp(d.catchup, "none") == 0 &&
 			    d.now_ms - times[0] > MISFIRE_GRACE_MS + d.jitter_ms) {
 				log_info("missed firing not caught up (catchup: none)",
-					 "workflow=%s late_ms=%lld", d.workflow,
-					 (long long)(d.now_ms - times[0]));
+				         "workflow=%s late_ms=%lld", d.workflow,
+				         (long long)(d.now_ms - times[0]));
 				n = 0;
 			}
 		}

@@ -1,0 +1,408 @@
+/* Workflows and executors over the REST API: submit, workflows, pause,
+ * unpause, executors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/files.h"
+#include "cli/output.h"
+#include "xalloc.h"
+
+/* -------------------------------------------------------------- submit */
+
+static const char usage_submit[] =
+    "usage: wfctl submit [--json] FILE|DIR...\n"
+    "\n"
+    "Compiles the workflow files locally (directories are searched recursively\n"
+    "for *.yaml and *.yml); when any is invalid, prints the errors and submits\n"
+    "nothing. Otherwise sends each file to the engine, which stores a new\n"
+    "version when its content changed, and prints\n"
+    "  name: version N (new|changed|unchanged)\n"
+    "\n"
+    "exit status: 0 ok, 1 invalid or refused, 3 engine unreachable, 4 denied\n";
+
+/* Two files defining the same workflow would overwrite each other. */
+static int check_duplicates(const struct cli_wf_files *fs)
+{
+	int dup = 0;
+	for (size_t i = 0; i < fs->n; i++)
+		for (size_t j = 0; j < i; j++) {
+			const char *a = cli_str(fs->v[i].res.dag, "name");
+			const char *b = cli_str(fs->v[j].res.dag, "name");
+			if (a && b && strcmp(a, b) == 0) {
+				if (!cli_opts.json)
+					printf("%s: name: workflow '%s' is also defined in %s\n",
+					       fs->v[i].path, a, fs->v[j].path);
+				dup++;
+				break;
+			}
+		}
+	return dup;
+}
+
+int cmd_submit(int argc, char **argv)
+{
+	struct cli_strv pos = {0};
+	struct cli_wf_files fs = {0};
+	json_t *results = json_array();
+	int rc = cli_parse_args(argc, argv, NULL, usage_submit, &pos);
+	if (rc >= 0)
+		goto out;
+	if (pos.n == 0) {
+		rc = cli_usage_error(usage_submit, "submit: name at least one file or folder");
+		goto out;
+	}
+	if (cli_wf_files_load(&fs, pos.v, pos.n) != 0) {
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (fs.n == 0) {
+		fprintf(stderr, "wfctl: submit: no workflow files found\n");
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	int dup = check_duplicates(&fs);
+	if (fs.invalid || dup) {
+		if (cli_opts.json) {
+			json_t *arr = json_array();
+			for (size_t i = 0; i < fs.n; i++)
+				json_array_append_new(arr, cli_wf_file_json(&fs.v[i]));
+			json_t *o = json_pack("{s:o,s:b}", "files", arr, "submitted", 0);
+			cli_print_json(o);
+			json_decref(o);
+		} else {
+			for (size_t i = 0; i < fs.n; i++)
+				if (!fs.v[i].valid)
+					cli_wf_file_print_errors(&fs.v[i], stdout);
+			printf("%zu file%s, %d invalid: nothing submitted\n", fs.n,
+			       fs.n == 1 ? "" : "s", fs.invalid + dup);
+		}
+		rc = EXIT_FAIL;
+		goto out;
+	}
+	rc = EXIT_OK;
+	for (size_t i = 0; i < fs.n; i++) {
+		const struct cli_wf_file *f = &fs.v[i];
+		json_t *body =
+		    json_pack("{s:s%,s:s}", "source", f->source, f->len, "filename", f->path);
+		json_t *resp = NULL;
+		char *what = xasprintf("%s", f->path);
+		int r = body ? cli_call("POST", "/api/v1/workflows", body, NULL, what, &resp)
+		             : EXIT_FAIL;
+		if (!body)
+			fprintf(stderr, "wfctl: %s: the file is not valid UTF-8\n", f->path);
+		free(what);
+		json_decref(body);
+		if (r != EXIT_OK) {
+			json_array_append_new(results,
+			                      json_pack("{s:s,s:b}", "file", f->path, "ok", 0));
+			if (rc == EXIT_OK)
+				rc = r;
+			if (r == EXIT_UNAVAIL || r == EXIT_DENIED) {
+				rc = r; /* the next files would fail the same way */
+				break;
+			}
+			continue;
+		}
+		long long version = cli_int(resp, "version", 0);
+		int changed = json_is_true(json_object_get(resp, "changed"));
+		const char *status = !changed ? "unchanged" : version == 1 ? "new" : "changed";
+		if (!cli_opts.json)
+			printf("%s: version %lld (%s)\n",
+			       cli_str(resp, "workflow") ? cli_str(resp, "workflow")
+			                                 : cli_str(f->res.dag, "name"),
+			       version, status);
+		json_object_set_new(resp, "file", json_string(f->path));
+		json_object_set_new(resp, "status", json_string(status));
+		json_object_set_new(resp, "ok", json_true());
+		json_array_append_new(results, resp);
+	}
+	if (cli_opts.json) {
+		json_t *o = json_pack("{s:O}", "results", results);
+		cli_print_json(o);
+		json_decref(o);
+	}
+out:
+	json_decref(results);
+	cli_wf_files_release(&fs);
+	cli_strv_release(&pos);
+	return rc;
+}
+
+/* ----------------------------------------------------------- workflows */
+
+static const char usage_workflows[] =
+    "usage: wfctl workflows [--json]\n"
+    "\n"
+    "Lists the workflows: current version, paused or active, schedule, next\n"
+    "fire time and last run.\n";
+
+/* Fetches every page of a list endpoint (path already has its query, or
+ * none) into *items (new array). Returns an exit code. */
+static int fetch_all(const char *path, const char *what, json_t **items)
+{
+	int rc = EXIT_OK;
+	char *cursor = NULL;
+	*items = json_array();
+	for (int page = 0; page < 100; page++) {
+		char *p =
+		    cursor ? xasprintf("%s%scursor=%s", path, strchr(path, '?') ? "&" : "?", cursor)
+		           : xstrdup(path);
+		json_t *resp = NULL;
+		rc = cli_call("GET", p, NULL, NULL, what, &resp);
+		free(p);
+		free(cursor);
+		cursor = NULL;
+		if (rc != EXIT_OK)
+			break;
+		json_array_extend(*items, json_object_get(resp, "items"));
+		const char *next = cli_str(resp, "next_cursor");
+		json_t *nextv = json_object_get(resp, "next_cursor");
+		if (next && *next)
+			cursor = cli_escape(next);
+		else if (json_is_integer(nextv))
+			cursor = xasprintf("%lld", (long long)json_integer_value(nextv));
+		json_decref(resp);
+		if (!cursor)
+			break;
+	}
+	free(cursor);
+	return rc;
+}
+
+static char *schedule_text(const json_t *s)
+{
+	if (!json_is_object(s))
+		return NULL;
+	const char *tz = cli_str(s, "timezone");
+	if (cli_str(s, "cron"))
+		return xasprintf("%s (%s)", cli_str(s, "cron"), tz ? tz : "UTC");
+	if (cli_str(s, "at")) {
+		char t[64];
+		cli_fmt_time(cli_str(s, "at"), t, sizeof t);
+		return xasprintf("once at %s", t);
+	}
+	return NULL;
+}
+
+int cmd_workflows(int argc, char **argv)
+{
+	struct cli_strv pos = {0};
+	json_t *items = NULL;
+	int rc = cli_parse_args(argc, argv, NULL, usage_workflows, &pos);
+	if (rc >= 0)
+		goto out;
+	if (pos.n) {
+		rc = cli_usage_error(usage_workflows, "workflows: unexpected '%s'", pos.v[0]);
+		goto out;
+	}
+	rc = fetch_all("/api/v1/workflows?limit=500", "workflows", &items);
+	if (rc != EXIT_OK)
+		goto out;
+	if (cli_opts.json) {
+		json_t *o = json_pack("{s:O}", "items", items);
+		cli_print_json(o);
+		json_decref(o);
+		goto out;
+	}
+	if (json_array_size(items) == 0) {
+		printf("no workflows yet (wfctl submit DIR)\n");
+		goto out;
+	}
+	const char *hdr[] = {"NAME", "VERSION", "STATE", "SCHEDULE", "NEXT FIRE", "LAST RUN"};
+	struct cli_table *t = cli_table_new(6, hdr);
+	size_t i;
+	json_t *w;
+	json_array_foreach(items, i, w)
+	{
+		char ver[32], next[64], last[128] = "";
+		snprintf(ver, sizeof ver, "%lld", cli_int(w, "version", 0));
+		cli_fmt_time(cli_str(w, "next_fire_at"), next, sizeof next);
+		json_t *lr = json_object_get(w, "last_run");
+		if (json_is_object(lr)) {
+			char when[64];
+			cli_fmt_time(cli_str(lr, "created_at"), when, sizeof when);
+			snprintf(last, sizeof last, "%lld %s %s", cli_int(lr, "id", 0),
+			         cli_str(lr, "state") ? cli_str(lr, "state") : "?", when);
+		}
+		char *sched = schedule_text(json_object_get(w, "schedule"));
+		const char *row[] = {cli_str(w, "name"),
+		                     ver,
+		                     json_is_true(json_object_get(w, "paused")) ? "paused"
+		                                                                : "active",
+		                     sched,
+		                     next,
+		                     last};
+		cli_table_add(t, row);
+		free(sched);
+	}
+	cli_table_print(t, stdout, 0);
+	cli_table_free(t);
+out:
+	json_decref(items);
+	cli_strv_release(&pos);
+	return rc;
+}
+
+/* ----------------------------------------------------- pause / unpause */
+
+static const char usage_pause[] =
+    "usage: wfctl pause [--json] WORKFLOW\n"
+    "\n"
+    "Stops the workflow's schedule from firing new runs; runs in flight go on.\n";
+static const char usage_unpause[] = "usage: wfctl unpause [--json] WORKFLOW\n"
+                                    "\n"
+                                    "Lets the workflow's schedule fire again.\n";
+
+static int set_paused(int argc, char **argv, int paused)
+{
+	const char *usage = paused ? usage_pause : usage_unpause;
+	struct cli_strv pos = {0};
+	json_t *resp = NULL;
+	char *path = NULL, *what = NULL, *name = NULL;
+	int rc = cli_parse_args(argc, argv, NULL, usage, &pos);
+	if (rc >= 0)
+		goto out;
+	if (pos.n != 1) {
+		rc = cli_usage_error(usage, "%s: expected one workflow name", argv[0]);
+		goto out;
+	}
+	name = cli_escape(pos.v[0]);
+	path = xasprintf("/api/v1/workflows/%s/%s", name, paused ? "pause" : "unpause");
+	what = xasprintf("workflow %s", pos.v[0]);
+	rc = cli_call("POST", path, NULL, NULL, what, &resp);
+	if (rc != EXIT_OK)
+		goto out;
+	if (cli_opts.json)
+		cli_print_json(resp);
+	else
+		printf("workflow %s %s\n", pos.v[0], paused ? "paused" : "unpaused");
+out:
+	json_decref(resp);
+	free(name);
+	free(path);
+	free(what);
+	cli_strv_release(&pos);
+	return rc;
+}
+
+int cmd_pause(int argc, char **argv)
+{
+	return set_paused(argc, argv, 1);
+}
+
+int cmd_unpause(int argc, char **argv)
+{
+	return set_paused(argc, argv, 0);
+}
+
+/* ----------------------------------------------------------- executors */
+
+static const char usage_executors[] =
+    "usage: wfctl executors [--json]\n"
+    "\n"
+    "Lists the executors the engine knows: pool, state, free and total slots,\n"
+    "load, labels, open circuit breakers and the last heartbeat.\n";
+
+static char *join_strings(const json_t *arr)
+{
+	char *s = NULL;
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+	{
+		const char *x = json_string_value(v);
+		char *more = xasprintf("%s%s%s", s ? s : "", s ? "," : "", x ? x : "?");
+		free(s);
+		s = more;
+	}
+	return s;
+}
+
+/* "billing.internal:open,x:half_open" for breakers that are not closed. */
+static char *breakers_text(const json_t *b)
+{
+	char *s = NULL;
+	const char *key;
+	json_t *v;
+	json_object_foreach((json_t *)b, key, v)
+	{
+		const char *state = json_is_object(v) ? cli_str(v, "state") : json_string_value(v);
+		if (!state || strcmp(state, "closed") == 0)
+			continue;
+		char *more = xasprintf("%s%s%s:%s", s ? s : "", s ? "," : "", key, state);
+		free(s);
+		s = more;
+	}
+	return s;
+}
+
+int cmd_executors(int argc, char **argv)
+{
+	struct cli_strv pos = {0};
+	json_t *items = NULL;
+	int rc = cli_parse_args(argc, argv, NULL, usage_executors, &pos);
+	if (rc >= 0)
+		goto out;
+	if (pos.n) {
+		rc = cli_usage_error(usage_executors, "executors: unexpected '%s'", pos.v[0]);
+		goto out;
+	}
+	rc = fetch_all("/api/v1/executors", "executors", &items);
+	if (rc != EXIT_OK)
+		goto out;
+	if (cli_opts.json) {
+		json_t *o = json_pack("{s:O}", "items", items);
+		cli_print_json(o);
+		json_decref(o);
+		goto out;
+	}
+	if (json_array_size(items) == 0) {
+		printf("no executors have said hello yet\n");
+		goto out;
+	}
+	const char *hdr[] = {"ID",   "POOL",   "STATE",    "SLOTS",
+	                     "LOAD", "LABELS", "BREAKERS", "LAST HEARTBEAT"};
+	struct cli_table *t = cli_table_new(8, hdr);
+	size_t i;
+	json_t *e;
+	json_array_foreach(items, i, e)
+	{
+		char slots[48], load[32], hb[96] = "-";
+		snprintf(slots, sizeof slots, "%lld/%lld free", cli_int(e, "free_slots", 0),
+		         cli_int(e, "slots", 0));
+		json_t *lv = json_object_get(e, "load");
+		snprintf(load, sizeof load, "%.2f",
+		         json_is_number(lv) ? json_number_value(lv) : 0.0);
+		const char *last = cli_str(e, "last_heartbeat");
+		if (!last)
+			last = cli_str(e, "last_heartbeat_at");
+		int64_t ago = cli_elapsed_ms(last, NULL);
+		if (ago >= 0) {
+			char d[32];
+			cli_fmt_duration(ago, d, sizeof d);
+			snprintf(hb, sizeof hb, "%s ago", d);
+		}
+		char *labels = join_strings(json_object_get(e, "labels"));
+		char *br = breakers_text(json_object_get(e, "breakers"));
+		const char *row[] = {cli_str(e, "id"),
+		                     cli_str(e, "pool"),
+		                     cli_str(e, "state"),
+		                     slots,
+		                     load,
+		                     labels,
+		                     br,
+		                     hb};
+		cli_table_add(t, row);
+		free(labels);
+		free(br);
+	}
+	cli_table_print(t, stdout, 0);
+	cli_table_free(t);
+out:
+	json_decref(items);
+	cli_strv_release(&pos);
+	return rc;
+}
