@@ -1,0 +1,137 @@
+/* Internals shared by the HTTP server (http.c) and the API handlers
+ * (api_workflows.c, api_runs.c, api_misc.c). A handler gets a request and
+ * fills a response; http.c owns both and adds the security headers. */
+#ifndef WF_API_INT_H
+#define WF_API_INT_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "auth.h"
+#include "runs.h"
+#include "store.h"
+
+struct MHD_Connection;
+struct MHD_Daemon;
+
+/* Request bodies larger than this are refused with 413. */
+#define API_MAX_BODY (1024 * 1024)
+/* Nesting depth allowed in JSON request bodies. */
+#define API_MAX_DEPTH 32
+/* List pagination. */
+#define API_LIMIT_DEFAULT 50
+#define API_LIMIT_MAX     500
+
+/* RFC 3339 UTC text of a timestamptz expression, in SQL ("x" is SQL text). */
+#define API_TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+struct api {
+	struct MHD_Daemon *mhd;
+	struct store_pool *pool;
+	struct auth *auth;
+	char *web_dir; /* NULL = no static files */
+	char *engine_id;
+	int insecure_local;
+	int threads;
+	int port;
+};
+
+#define API_MAX_CAPS 3
+
+struct api_req {
+	struct api *api;
+	struct MHD_Connection *conn;
+	const char *method; /* "GET", "POST", ...; HEAD is matched as GET */
+	const char *path;   /* decoded, without the query string */
+	const char *body;   /* NUL-terminated, may be "" */
+	size_t body_len;
+	char *caps[API_MAX_CAPS]; /* the {} segments of the route, in order */
+	int ncaps;
+	struct auth_ident who; /* the caller (name "" for anonymous) */
+	char actor[160];       /* "token:<name>" or "local": for events */
+	struct store *store;   /* taken from the pool on first api_store() */
+};
+
+struct api_resp {
+	int status;
+	char *body; /* owned (malloc), may be NULL */
+	size_t len;
+	const char *content_type; /* static string */
+	char allow[64];           /* Allow header for 405, "" when none */
+	int www_authenticate;     /* add WWW-Authenticate: Bearer */
+};
+
+typedef void (*api_handler)(struct api_req *rq, struct api_resp *rs);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* "/api/v1/runs/{}" — {} matches one path segment */
+	enum auth_role role; /* AUTH_NONE: no token needed */
+	api_handler handler;
+};
+
+/* The route tables of each handler file, ended by { NULL }. */
+extern const struct api_route api_workflow_routes[];
+extern const struct api_route api_run_routes[];
+extern const struct api_route api_misc_routes[];
+
+/* ---- response helpers (http.c) */
+
+/* Sets a JSON response; takes ownership of v (json_decref'd). */
+void api_json(struct api_resp *rs, int status, json_t *v);
+/* Sets a JSON response from JSON text built elsewhere (copied). */
+void api_json_text(struct api_resp *rs, int status, const char *text, size_t len);
+/* Sets {"error":{"code","message","field"}}; field may be NULL. */
+void api_error(struct api_resp *rs, int status, const char *code, const char *field,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The error a runs_* function returned. */
+void api_error_wf(struct api_resp *rs, const struct wf_err *e);
+/* After a failed store_* call: 503 unavailable when the database is away,
+ * else 500 internal (and the details go to the log). */
+void api_error_db(struct api_req *rq, struct api_resp *rs);
+
+/* ---- request helpers (http.c) */
+
+/* The store of this request (taken from the pool once, returned by http.c
+ * after the handler). Never NULL; queries fail while the database is away. */
+struct store *api_store(struct api_req *rq);
+/* A query-string argument (decoded, borrowed) or NULL. */
+const char *api_arg(struct api_req *rq, const char *name);
+/* A request header (borrowed) or NULL. */
+const char *api_header(struct api_req *rq, const char *name);
+/* Parses the body as a JSON object (an empty body is {}), with duplicate
+ * keys, too deep nesting and keys not in allowed (NULL-terminated) refused.
+ * Returns 0 and a new reference in *out, or -1 with the error response set. */
+int api_body_object(struct api_req *rq, struct api_resp *rs, const char *const *allowed,
+                    json_t **out) __attribute__((warn_unused_result));
+/* ?limit= in [1, API_LIMIT_MAX], default API_LIMIT_DEFAULT. Returns 0, or
+ * -1 with a 400 set. */
+int api_arg_limit(struct api_req *rq, struct api_resp *rs, int *limit)
+    __attribute__((warn_unused_result));
+/* Runs sql; each row's first column is one JSON item. Sets the response to
+ * {"items":[...],"next_cursor":...}: when the query returned more than limit
+ * rows (ask for limit + 1), next_cursor is the second column of the last
+ * item kept, as a string or number (cursor_is_number), else null. */
+void api_list(struct api_req *rq, struct api_resp *rs, const char *sql, int nparams,
+              const char *const *params, int limit, int cursor_is_number);
+/* Runs sql returning one row whose first column is JSON text: sends it with
+ * status, or 404 not_found with the message when no row came back. */
+void api_one(struct api_req *rq, struct api_resp *rs, const char *sql, int nparams,
+             const char *const *params, int status, const char *notfound_msg);
+
+/* The state of run id into out ("" when the run is gone). Returns 0, or -1
+ * when the database failed (api_runs.c). */
+int api_run_state(struct api_req *rq, long long id, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
+
+/* ---- route matching (http.c; exposed for the tests) */
+
+/* 1 when path matches pattern, filling rq caps (new strings), else 0. */
+int api_route_match(const char *pattern, const char *path, struct api_req *rq);
+/* Parses "host:port" / "[::1]:port". Returns 0 and fills the address
+ * (struct sockaddr_storage *) and *loopback, or -1 with err. */
+int api_parse_listen(const char *listen, void *addr, int *loopback, int *port, char *err,
+                     size_t errlen) __attribute__((warn_unused_result));
+/* 1 when an RFC 3339 / ISO date-time text looks valid, else 0. */
+int api_valid_time(const char *s);
+
+#endif
