@@ -29,6 +29,7 @@
 
 #include "cron.h"
 #include "log.h"
+#include "runs.h"
 #include "util.h"
 #include "xalloc.h"
 
@@ -164,54 +165,44 @@ static int record_skip(struct store *s, const struct due *d, int64_t nominal_ms)
 	    2, p);
 }
 
-/* Creates one scheduled run and its task runs. Returns 1 created, 0 when it
- * already existed, -1 on error. */
+/* Creates one scheduled run and its task runs (through runs_trigger, inside
+ * this transaction), in the given state, with the actual fire time.
+ * Returns 1 created, 0 when it already existed or cannot be created (a
+ * required parameter without a default: logged), -1 on a database error. */
 static int create_run(struct store *s, const struct due *d, int64_t nominal_ms, const char *state)
 {
-	char wid[24], ver[16], nom[40], now[40];
-	snprintf(wid, sizeof wid, "%lld", d->workflow_id);
-	snprintf(ver, sizeof ver, "%d", d->version);
+	struct wf_err e;
+	int existing = 0;
+	long long id = runs_trigger(s, d->workflow, NULL, NULL, "schedule", nominal_ms, "scheduler",
+	                            &existing, &e);
+	if (id < 0) {
+		if (e.status >= 500)
+			return -1;
+		log_error("scheduled run not created", "workflow=%s error=%s", d->workflow,
+		          e.message);
+		return 0;
+	}
+	if (existing)
+		return 0;
+	char rid[24], nom[40], now[40];
+	snprintf(rid, sizeof rid, "%lld", id);
 	fmt_time_ms(nominal_ms, nom, sizeof nom);
 	fmt_time_ms(d->now_ms, now, sizeof now);
-	const char *p[5] = {wid, ver, nom, state, now};
-	PGresult *r = store_execp(
-	    s, "sched_create_run",
-	    "WITH v AS (SELECT dag FROM workflow_versions WHERE workflow_id = $1 AND version = "
-	    "$2), "
-	    "run AS (INSERT INTO runs (workflow_id, version, state, params, trigger, "
-	    "scheduled_for, "
-	    "  fired_at, started_at, deadline_at, created_by) "
-	    "  SELECT $1, $2, $4, coalesce((SELECT jsonb_object_agg(k, x->'default') "
-	    "    FROM jsonb_each(v.dag->'params') AS e(k, x) WHERE x->'default' <> 'null'), '{}'), "
-	    "  'schedule', $3::timestamptz, $5::timestamptz, CASE WHEN $4 = 'running' THEN now() "
-	    "END, "
-	    "  CASE WHEN v.dag->'deadline_ms' <> 'null' THEN "
-	    "    now() + ((v.dag->>'deadline_ms')::bigint * interval '1 millisecond') END, "
-	    "'scheduler' "
-	    "  FROM v "
-	    "  ON CONFLICT (workflow_id, scheduled_for) WHERE scheduled_for IS NOT NULL "
-	    "    AND trigger IN ('schedule', 'backfill') DO NOTHING RETURNING id), "
-	    "tr AS (INSERT INTO task_runs (run_id, task, state, max_attempts, priority, pool) "
-	    "  SELECT run.id, t.name, "
-	    "    CASE WHEN jsonb_array_length(coalesce(t.spec->'needs', '[]')) = 0 THEN 'queued' "
-	    "    ELSE 'pending' END, coalesce((t.spec->>'retries')::int, 0) + 1, "
-	    "    CASE t.spec->>'priority' WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END, "
-	    "    coalesce(t.spec->>'pool', 'default') "
-	    "  FROM run, tasks t WHERE t.workflow_id = $1 AND t.version = $2 RETURNING 1), "
-	    "ev AS (INSERT INTO events (kind, workflow_id, run_id, actor, data) "
-	    "  SELECT 'schedule.fired', $1, run.id, 'scheduler', jsonb_build_object('nominal', "
-	    "  $3::text, 'state', $4::text, 'lateness_ms', "
-	    "  (extract(epoch FROM $5::timestamptz - $3::timestamptz) * 1000)::bigint) FROM run) "
-	    "SELECT id, (SELECT count(*) FROM tr) FROM run",
-	    5, p);
-	if (!r)
+	const char *p[4] = {rid, nom, state, now};
+	if (store_cmd(
+	        s,
+	        "WITH r AS (UPDATE runs SET fired_at = $4::timestamptz, state = $3, "
+	        "  started_at = CASE WHEN $3 = 'running' THEN started_at END "
+	        "  WHERE id = $1 RETURNING workflow_id) "
+	        "INSERT INTO events (kind, workflow_id, run_id, actor, data) "
+	        "SELECT 'schedule.fired', workflow_id, $1, 'scheduler', jsonb_build_object("
+	        "'nominal', $2::text, 'state', $3::text, 'lateness_ms', "
+	        "(extract(epoch FROM $4::timestamptz - $2::timestamptz) * 1000)::bigint) FROM r",
+	        4, p) != 0)
 		return -1;
-	int created = PQntuples(r) > 0;
-	if (created)
-		log_info("schedule fired", "workflow=%s run_id=%s nominal=%s state=%s", d->workflow,
-		         PQgetvalue(r, 0, 0), nom, state);
-	PQclear(r);
-	return created;
+	log_info("schedule fired", "workflow=%s run_id=%lld nominal=%s state=%s", d->workflow, id,
+	         nom, state);
+	return 1;
 }
 
 static int fire_one(struct store *s, const struct due *d, int64_t nominal_ms)

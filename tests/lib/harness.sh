@@ -4,6 +4,12 @@
 #   it_setup NAME      fresh database + migrations; sets WF_DATABASE_URL, IT_DIR
 #   it_engine [ARGS]   starts bin/wf-engine; sets WF_URL, ENGINE_PID, IT_ZMQ
 #   it_executor ID [ARGS]  starts bin/wf-executor connected to the engine
+#                      (IT_HTTP_PORT / IT_ZMQ_PORT pin it_engine's ports, e.g.
+#                      to restart an engine where its executors expect it)
+#   it_api METHOD PATH [JSON]   REST call (Bearer $WF_TOKEN when set)
+#   it_submit FILE     uploads a workflow file; it_trigger WF [PARAMS_JSON]
+#                      starts a run and prints its id
+#   run_state RUN, wait_run_final SECONDS RUN, tr_q RUN TASK COLUMN
 #   ok COND_EXIT_STATUS "name"   TAP line; check "name" cmd...
 #   wait_for SECONDS cmd...      polls until cmd succeeds
 # Every process started here is killed on exit, even when a test fails.
@@ -29,7 +35,8 @@ free_port() {
 
 it_setup() {
 	IT_NAME=$1
-	IT_DIR=${WF_TEST_WORK:-$(mktemp -d /tmp/wf-it.XXXXXX)}/$IT_NAME
+	if [ -z "${WF_TEST_WORK:-}" ]; then WF_TEST_WORK=$(mktemp -d /tmp/wf-it.XXXXXX); chmod 755 "$WF_TEST_WORK"; export WF_TEST_WORK; fi
+	IT_DIR=$WF_TEST_WORK/$IT_NAME
 	rm -rf "$IT_DIR"
 	mkdir -p "$IT_DIR"
 	chmod 755 "$IT_DIR"
@@ -48,8 +55,10 @@ psql_q() { # psql_q "SQL" → unaligned, tuples only
 
 it_engine() {
 	local http zmq
-	http=$(free_port)
-	zmq=$(free_port)
+	http=${IT_HTTP_PORT:-$(free_port)}
+	zmq=${IT_ZMQ_PORT:-$(free_port)}
+	IT_HTTP_PORT_USED=$http
+	IT_ZMQ_PORT_USED=$zmq
 	IT_ZMQ="tcp://127.0.0.1:$zmq"
 	WF_URL="http://127.0.0.1:$http"
 	export WF_URL
@@ -89,3 +98,27 @@ check() { # check "name" cmd args...
 	shift
 	if "$@"; then ok 0 "$name"; else ok 1 "$name"; fi
 }
+
+it_api() { # it_api METHOD PATH [JSON_BODY] → response body
+	local args=(-sS -X "$1" -H 'Content-Type: application/json')
+	[ -n "${WF_TOKEN:-}" ] && args+=(-H "Authorization: Bearer $WF_TOKEN")
+	[ $# -ge 3 ] && args+=(--data-binary "$3")
+	curl "${args[@]}" "$WF_URL$2"
+}
+
+it_submit() { # it_submit FILE
+	local body
+	body=$(jq -Rs '{source: ., filename: "'"$(basename "$1")"'"}' <"$1") || return 1
+	it_api POST /api/v1/workflows "$body"
+}
+
+it_trigger() { # it_trigger WORKFLOW [PARAMS_JSON] → prints the run id
+	local params=${2:-}
+	[ -n "$params" ] || params='{}'
+	it_api POST "/api/v1/workflows/$1/runs" "{\"params\":$params}" | jq -r '.run_id // empty'
+}
+
+run_state() { psql_q "SELECT state FROM runs WHERE id = $1"; }
+run_is_final() { case $(run_state "$1") in succeeded | failed | cancelled) return 0 ;; esac; return 1; }
+wait_run_final() { wait_for "$1" run_is_final "$2"; }
+tr_q() { psql_q "SELECT $3 FROM task_runs WHERE run_id = $1 AND task = '$2'"; }

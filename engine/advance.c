@@ -1,0 +1,242 @@
+/* Advancing the DAG of runs and completing them: what happens after any
+ * task run became final (a result, a lease expiry, a resume, a repair).
+ *
+ * Trigger rules, evaluated for a pending task run once per pass:
+ *   all_success  every upstream succeeded or skipped → queued;
+ *                any upstream failed/dead/upstream_failed/cancelled →
+ *                upstream_failed (as soon as it is known, not waiting for
+ *                the others).
+ *   all_done     every upstream final → queued.
+ *   always       every upstream final → queued (same as all_done: wf has
+ *                no "run at any time" rule; a task always waits for its
+ *                needs).
+ *   one_failed   any upstream failed/dead/upstream_failed → queued; every
+ *                upstream final and none failed → skipped.
+ * Passes repeat until nothing changes, so upstream_failed and skipped
+ * propagate through the whole DAG in the same transaction.
+ *
+ * Broadcast fan-out: the dispatcher may add rows with target_executor set
+ * for a broadcast task. The row with target_executor NULL (created by
+ * runs_trigger) stands for the task in the DAG: upstream checks and the run's
+ * success look only at those rows; a run is final only when every row,
+ * fan-out rows included, is final. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "runs_int.h"
+#include "xalloc.h"
+
+/* One pass of the trigger rules over the pending task runs of the runs.
+ * Returns rows changed and how many became queued. */
+static const char ADVANCE_SQL[] =
+    "WITH p AS ("
+    " SELECT tr.id, tr.run_id, r.workflow_id,"
+    "  coalesce(t.spec->>'trigger', 'all_success') AS trig,"
+    "  count(n.name) AS n,"
+    "  count(n.name) FILTER (WHERE u.state IN (" RUNS_FINAL ")) AS nfinal,"
+    "  count(n.name) FILTER (WHERE u.state IN (" RUNS_OK ")) AS nok,"
+    "  count(n.name) FILTER (WHERE u.state IN ('failed','dead','upstream_failed')) AS nfail,"
+    "  count(n.name) FILTER (WHERE u.state = 'cancelled') AS ncancel"
+    " FROM task_runs tr"
+    " JOIN runs r ON r.id = tr.run_id"
+    " JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
+    "  AND t.version = r.version AND t.name = tr.task LIMIT 1) t ON true"
+    " LEFT JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(t.spec->'needs')"
+    "  = 'array' THEN t.spec->'needs' ELSE '[]'::jsonb END) AS n(name) ON true"
+    " LEFT JOIN task_runs u ON u.run_id = tr.run_id AND u.task = n.name"
+    "  AND u.target_executor IS NULL"
+    " WHERE tr.run_id = ANY($1::bigint[]) AND tr.state = 'pending' AND r.state = 'running'"
+    " GROUP BY tr.id, tr.run_id, r.workflow_id, trig"
+    "), d AS ("
+    " SELECT id, run_id, workflow_id, CASE trig"
+    "  WHEN 'all_done' THEN CASE WHEN nfinal = n THEN 'queued' END"
+    "  WHEN 'always' THEN CASE WHEN nfinal = n THEN 'queued' END"
+    "  WHEN 'one_failed' THEN CASE WHEN nfail > 0 THEN 'queued'"
+    "   WHEN nfinal = n THEN 'skipped' END"
+    "  ELSE CASE WHEN nok = n THEN 'queued'"
+    "   WHEN nfail + ncancel > 0 THEN 'upstream_failed' END"
+    "  END AS to_state"
+    " FROM p"
+    "), lk AS ("
+    " SELECT tr.id FROM task_runs tr JOIN d ON d.id = tr.id"
+    " WHERE d.to_state IS NOT NULL ORDER BY tr.id FOR UPDATE OF tr"
+    "), upd AS ("
+    " UPDATE task_runs tr SET state = d.to_state, available_at = now(), updated_at = now(),"
+    "  finished_at = CASE WHEN d.to_state = 'queued' THEN NULL ELSE now() END,"
+    "  wait_reason = NULL,"
+    "  error = CASE WHEN d.to_state = 'upstream_failed' THEN 'an upstream task failed'"
+    "   ELSE NULL END"
+    " FROM d JOIN lk ON lk.id = d.id WHERE tr.id = d.id AND tr.state = 'pending'"
+    " RETURNING tr.id, tr.run_id, d.workflow_id, tr.state, tr.attempt"
+    "), ev AS ("
+    " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
+    " SELECT 'task_run.state', workflow_id, run_id, id,"
+    "  jsonb_build_object('from', 'pending', 'to', state, 'attempt', attempt) FROM upd"
+    ")"
+    " SELECT count(*), count(*) FILTER (WHERE state = 'queued') FROM upd";
+
+/* Completes the runs whose task runs are all final: state, event, outbox. */
+static const char COMPLETE_SQL[] =
+    "WITH c AS ("
+    " SELECT r.id,"
+    "  bool_and(tr.state IN (" RUNS_OK ") OR tr.target_executor IS NOT NULL) AS ok"
+    " FROM runs r JOIN task_runs tr ON tr.run_id = r.id"
+    " WHERE r.id = ANY($1::bigint[]) AND r.state = 'running'"
+    " GROUP BY r.id"
+    " HAVING bool_and(tr.state IN (" RUNS_FINAL "))"
+    "), upd AS ("
+    " UPDATE runs r SET state = CASE WHEN c.ok THEN 'succeeded' ELSE 'failed' END,"
+    "  finished_at = now()"
+    " FROM c WHERE r.id = c.id"
+    " RETURNING r.id, r.workflow_id, r.version, r.state, r.finished_at, r.started_at"
+    "), ev AS ("
+    " INSERT INTO events (kind, workflow_id, run_id, data)"
+    " SELECT 'run.finished', workflow_id, id, jsonb_build_object('state', state,"
+    "  'duration_ms', (extract(epoch FROM finished_at - started_at) * 1000)::bigint)"
+    " FROM upd"
+    "), ob AS ("
+    " INSERT INTO outbox (kind, target, payload)"
+    " SELECT CASE WHEN e ? 'webhook' THEN 'webhook' ELSE 'email' END,"
+    "  coalesce(e->>'webhook', e->>'email'),"
+    "  jsonb_build_object('event', 'run.' || upd.state, 'workflow', w.name,"
+    "   'run_id', upd.id, 'state', upd.state, 'finished_at',"
+    "   to_char(upd.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
+    " FROM upd JOIN workflows w ON w.id = upd.workflow_id"
+    " JOIN workflow_versions v ON v.workflow_id = upd.workflow_id AND v.version = upd.version"
+    " CROSS JOIN LATERAL jsonb_array_elements(CASE"
+    "   WHEN jsonb_typeof(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
+    "    ELSE 'on_failure' END)) = 'array'"
+    "   THEN v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success' ELSE 'on_failure' END)"
+    "   WHEN jsonb_typeof(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
+    "    ELSE 'on_failure' END)) = 'object'"
+    "   THEN jsonb_build_array(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
+    "    ELSE 'on_failure' END))"
+    "   ELSE '[]'::jsonb END) AS e"
+    " WHERE jsonb_typeof(e) = 'object' AND (e ? 'webhook' OR e ? 'email')"
+    ")"
+    " SELECT count(*) FROM upd";
+
+/* Live views: one NOTIFY per chunk of run ids (payloads stay far below the
+ * 8000-byte limit). Payload: comma-separated run ids. */
+static const char NOTIFY_EVENTS_SQL[] =
+    "SELECT pg_notify('wf_events', string_agg(id::text, ','))"
+    " FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 400 AS chunk"
+    "  FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) u) x"
+    " GROUP BY chunk";
+
+int runs__settle(struct store *s, const char *run_ids, int work_ready)
+{
+	const char *p[1] = {run_ids};
+	int queued = 0;
+	/* Each pass moves the frontier one level; a DAG cannot be deeper than
+	 * its task count, the bound only guards against a bug looping. */
+	for (int pass = 0; pass < 10000; pass++) {
+		PGresult *r = store_execp(s, "runs_advance", ADVANCE_SQL, 1, p);
+		if (!r)
+			return -1;
+		long changed = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		queued += (int)strtol(PQgetvalue(r, 0, 1), NULL, 10);
+		PQclear(r);
+		if (changed == 0)
+			break;
+	}
+	PGresult *r = store_execp(s, "runs_complete", COMPLETE_SQL, 1, p);
+	if (!r)
+		return -1;
+	PQclear(r);
+	if (queued > 0 || work_ready) {
+		r = store_execp(s, "runs_notify_work", "SELECT pg_notify('wf_work', '')", 0, NULL);
+		if (!r)
+			return -1;
+		PQclear(r);
+	}
+	r = store_execp(s, "runs_notify_events", NOTIFY_EVENTS_SQL, 1, p);
+	if (!r)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+void runs__ids_literal(struct buf *b, const long long *ids, int n)
+{
+	if (buf_puts(b, "{") != 0)
+		goto oom;
+	for (int i = 0; i < n; i++)
+		if (buf_printf(b, i ? ",%lld" : "%lld", ids[i]) != 0)
+			goto oom;
+	if (buf_puts(b, "}") != 0)
+		goto oom;
+	return;
+oom:
+	/* Only a bounded buf can refuse; callers pass unbounded ones. */
+	log_error("id list too long", "n=%d", n);
+	abort();
+}
+
+void runs__db_error(struct wf_err *e, struct store *s, const char *what)
+{
+	wf_err_set(e, 503, "unavailable", "", "database error while %s: %s", what,
+	           store_error(s)[0] ? store_error(s) : "unknown error");
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned int cp;
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xE0) == 0xC0) {
+		len = 2;
+		cp = p[0] & 0x1F;
+	} else if ((p[0] & 0xF0) == 0xE0) {
+		len = 3;
+		cp = p[0] & 0x0F;
+	} else if ((p[0] & 0xF8) == 0xF0) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+char *runs__clean_text(const char *s, size_t max)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *out = xmalloc((n < max ? n : max) + 1);
+	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+		if (len == 0) {
+			if (o + 1 > max)
+				break;
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + len > max)
+			break;
+		memcpy(out + o, p + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -1,0 +1,411 @@
+/* Applying what executors report: finished results (in batches, fenced by
+ * the attempt number), started times and lease renewals.
+ *
+ * A whole batch is a handful of statements, whatever its size: the results
+ * travel as one jsonb array and every step is set-based SQL.
+ *
+ * Decisions (docs/architecture.md, "Task run lifecycle"):
+ * - succeeded → succeeded with the outputs stored.
+ * - failed / timeout (and the reaper's lost / backstop) → retrying with
+ *   available_at = now() + backoff while attempt < max_attempts, else dead
+ *   plus a dead_letters row. Backoff = min(max_ms, initial_ms *
+ *   multiplier^(attempt-1)); "full" jitter draws uniformly in [0, that].
+ * - breaker_open → retrying after the breaker's open_for_ms; rejected (no
+ *   slot, draining) → queued at once. Neither is the task's fault, so
+ *   neither counts: attempts stay monotonic (the next claim is attempt+1),
+ *   and max_attempts grows by one instead.
+ * - cancelled → cancelled.
+ * - Any other status is taken as failed.
+ * A result that does not match the current attempt of a running task run
+ * is stored as an attempts row with stale = true and changes nothing. It is
+ * not stored again when the same report is already recorded (a stale row
+ * with the same status and executor, or the applied attempt row finished
+ * with the same status): duplicates from several engines stay single. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "runs_int.h"
+#include "xalloc.h"
+
+#define MAX_ERROR_TEXT   8192
+#define MAX_OUTPUTS_TEXT (64 * 1024)
+
+static const char LOCK_RUNS_SQL[] =
+    "SELECT r.id FROM runs r WHERE r.id IN (SELECT tr.run_id FROM task_runs tr"
+    " WHERE tr.id = ANY($1::bigint[])) ORDER BY r.id FOR UPDATE OF r";
+
+/* $1 jsonb array of results, $2 1 = internal (reaper). */
+static const char APPLY_SQL[] =
+    "WITH x AS ("
+    " SELECT DISTINCT ON (id, attempt) * FROM ("
+    "  SELECT (e->>'id')::bigint AS id, (e->>'attempt')::int AS attempt,"
+    "   e->>'executor_id' AS executor_id, e->>'status' AS status,"
+    "   CASE e->>'status' WHEN 'lost' THEN 'lost' WHEN 'backstop' THEN 'timeout'"
+    "    ELSE e->>'status' END AS att_state,"
+    "   (e->>'exit_code')::int AS exit_code, (e->>'http_status')::int AS http_status,"
+    "   e->>'output' AS output, e->>'error' AS error,"
+    "   (e->>'duration_ms')::bigint AS duration_ms,"
+    "   CASE WHEN jsonb_typeof(e->'outputs') = 'object' THEN e->'outputs' END AS outputs,"
+    "   CASE WHEN (e->>'started_ms')::bigint > 0"
+    "    THEN to_timestamp((e->>'started_ms')::bigint / 1000.0) END AS started_at,"
+    "   CASE WHEN (e->>'finished_ms')::bigint > 0"
+    "    THEN to_timestamp((e->>'finished_ms')::bigint / 1000.0) END AS finished_at,"
+    "   ord"
+    "  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS j(e, ord)) y"
+    " ORDER BY id, attempt, ord"
+    "), cur AS ("
+    " SELECT tr.id, tr.run_id, tr.task, tr.attempt, tr.max_attempts, r.workflow_id,"
+    "  x.status, x.att_state, x.executor_id, x.exit_code, x.http_status, x.output,"
+    "  x.duration_ms, x.outputs, x.started_at, x.finished_at,"
+    "  CASE WHEN x.status = 'succeeded' THEN NULL ELSE coalesce(x.error,"
+    "   CASE WHEN x.status = 'timeout' THEN 'timed out'"
+    "    WHEN x.exit_code IS NOT NULL THEN 'exit code ' || x.exit_code"
+    "    WHEN x.http_status IS NOT NULL THEN 'HTTP status ' || x.http_status"
+    "    ELSE x.status END) END AS error,"
+    "  CASE WHEN x.status = 'succeeded' THEN 'succeeded'"
+    "   WHEN x.status = 'cancelled' THEN 'cancelled'"
+    "   WHEN x.status = 'breaker_open' THEN 'retrying'"
+    "   WHEN x.status = 'rejected' THEN 'queued'"
+    "   WHEN tr.attempt < tr.max_attempts THEN 'retrying'"
+    "   ELSE 'dead' END AS to_state,"
+    "  CASE WHEN x.status = 'breaker_open'"
+    "    THEN greatest(coalesce((t.spec#>>'{breaker,open_for_ms}')::float8, 30000), 0)"
+    "   WHEN x.status = 'rejected' THEN 0"
+    "   ELSE b.delay * CASE WHEN b.jitter = 'full' THEN random() ELSE 1 END"
+    "  END AS delay_ms,"
+    "  t.spec#>>'{breaker,name}' AS breaker"
+    " FROM task_runs tr"
+    " JOIN x ON x.id = tr.id AND x.attempt = tr.attempt"
+    " JOIN runs r ON r.id = tr.run_id"
+    /* LIMIT 1 keeps the lookup a full-key index probe per row */
+    " LEFT JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
+    "  AND t.version = r.version AND t.name = tr.task LIMIT 1) t ON true"
+    /* exp/ln keep the power from overflowing for any attempt number */
+    " CROSS JOIN LATERAL (SELECT CASE WHEN i <= 0 THEN 0 ELSE exp(least(ln(greatest(m, 1)),"
+    "   ln(i) + greatest(tr.attempt - 1, 0) * ln(greatest(k, 1)))) END AS delay, jt AS jitter"
+    "  FROM (SELECT coalesce((t.spec#>>'{backoff,initial_ms}')::float8, 2000) AS i,"
+    "   coalesce((t.spec#>>'{backoff,max_ms}')::float8, 300000) AS m,"
+    "   coalesce((t.spec#>>'{backoff,multiplier}')::float8, 2) AS k,"
+    "   coalesce(t.spec#>>'{backoff,jitter}', 'full') AS jt) bp) b"
+    " WHERE tr.state = 'running'"
+    "  AND ($2::int = 0 OR x.status <> 'lost' OR tr.lease_expires_at < now())"
+    " ORDER BY tr.id FOR UPDATE OF tr"
+    "), upd AS ("
+    " UPDATE task_runs tr SET state = cur.to_state,"
+    "  max_attempts = tr.max_attempts"
+    "   + CASE WHEN cur.status IN ('breaker_open', 'rejected') THEN 1 ELSE 0 END,"
+    "  retries_used = tr.retries_used + CASE WHEN cur.to_state = 'retrying'"
+    "   AND cur.status <> 'breaker_open' THEN 1 ELSE 0 END,"
+    "  available_at = CASE WHEN cur.to_state IN ('retrying', 'queued')"
+    "   THEN now() + cur.delay_ms * interval '1 millisecond' ELSE tr.available_at END,"
+    "  outputs = CASE WHEN cur.to_state = 'succeeded' THEN cur.outputs ELSE tr.outputs END,"
+    "  error = cur.error,"
+    "  wait_reason = CASE WHEN cur.status = 'breaker_open'"
+    "    THEN 'circuit breaker ' || coalesce(cur.breaker, '') || ' open'"
+    "   WHEN cur.to_state = 'retrying' THEN 'retry backoff after attempt ' || cur.attempt"
+    "   END,"
+    "  lease_expires_at = NULL,"
+    "  finished_at = CASE WHEN cur.to_state IN (" RUNS_FINAL ") THEN now() END,"
+    "  updated_at = now()"
+    " FROM cur WHERE tr.id = cur.id"
+    " RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error, cur.workflow_id, cur.task"
+    "), att AS ("
+    " UPDATE attempts a SET state = cur.att_state,"
+    "  executor_id = coalesce(a.executor_id, cur.executor_id),"
+    "  started_at = coalesce(a.started_at, cur.started_at),"
+    "  finished_at = coalesce(cur.finished_at, now()),"
+    "  exit_code = cur.exit_code, http_status = cur.http_status,"
+    "  duration_ms = cur.duration_ms, output = cur.output, error = cur.error"
+    " FROM cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
+    "), attins AS ("
+    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
+    "  finished_at, exit_code, http_status, duration_ms, output, error)"
+    " SELECT cur.id, cur.attempt, cur.executor_id, cur.att_state, cur.started_at,"
+    "  coalesce(cur.finished_at, now()), cur.exit_code, cur.http_status, cur.duration_ms,"
+    "  cur.output, cur.error"
+    " FROM cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
+    "  AND a.attempt = cur.attempt AND NOT a.stale)"
+    "), stale AS ("
+    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
+    "  finished_at, exit_code, http_status, duration_ms, output, error, stale)"
+    " SELECT x.id, x.attempt, x.executor_id, x.att_state, x.started_at,"
+    "  coalesce(x.finished_at, now()), x.exit_code, x.http_status, x.duration_ms,"
+    "  x.output, x.error, true"
+    " FROM x WHERE $2::int = 0"
+    "  AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.id = x.id)"
+    "  AND EXISTS (SELECT 1 FROM task_runs tr WHERE tr.id = x.id)"
+    "  AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = x.id"
+    "   AND a.attempt = x.attempt AND a.state = x.att_state"
+    "   AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.executor_id)"
+    "    OR (NOT a.stale AND a.finished_at IS NOT NULL)))"
+    "), dl AS ("
+    " INSERT INTO dead_letters (task_run_id, run_id, workflow_id, task, attempts, last_error)"
+    " SELECT id, run_id, workflow_id, task, attempt, error FROM upd WHERE state = 'dead'"
+    "), ev AS ("
+    " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
+    " SELECT 'task_run.state', workflow_id, run_id, id,"
+    "  jsonb_build_object('from', 'running', 'to', state, 'attempt', attempt) FROM upd"
+    ")"
+    " SELECT run_id, count(*), count(*) FILTER (WHERE state = 'queued') FROM upd"
+    " GROUP BY run_id ORDER BY run_id";
+
+static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
+                                           "breaker_open", "rejected", "lost",    "backstop"};
+
+/* The result as a JSON object for APPLY_SQL: texts cleaned to valid UTF-8
+ * and bounded, outputs dropped when PostgreSQL could not store them. */
+static json_t *result_json(const struct task_result *r)
+{
+	json_t *o = json_object();
+	const char *status = r->status ? r->status : "";
+	int known = 0;
+	for (size_t i = 0; i < sizeof KNOWN_STATUS / sizeof KNOWN_STATUS[0]; i++)
+		if (strcmp(status, KNOWN_STATUS[i]) == 0)
+			known = 1;
+	char *error = runs__clean_text(r->error, MAX_ERROR_TEXT);
+	if (!known) {
+		char *st = runs__clean_text(status, 64);
+		char *msg = xasprintf("unknown status '%s' from executor%s%s", st,
+		                      error ? ": " : "", error ? error : "");
+		free(error);
+		free(st);
+		error = msg;
+		status = "failed";
+	}
+	json_object_set_new(o, "id", json_integer(r->task_run_id));
+	json_object_set_new(o, "attempt", json_integer(r->attempt));
+	json_object_set_new(o, "status", json_string(status));
+	char *ex = runs__clean_text(r->executor_id, 256);
+	if (ex)
+		json_object_set_new(o, "executor_id", json_string(ex));
+	free(ex);
+	if (r->has_exit_code)
+		json_object_set_new(o, "exit_code", json_integer(r->exit_code));
+	if (r->has_http_status)
+		json_object_set_new(o, "http_status", json_integer(r->http_status));
+	char *out = runs__clean_text(r->output, RUNS_MAX_OUTPUT);
+	if (out)
+		json_object_set_new(o, "output", json_string(out));
+	free(out);
+	json_object_set_new(o, "duration_ms", json_integer(r->duration_ms));
+	json_object_set_new(o, "started_ms", json_integer(r->started_ms));
+	json_object_set_new(o, "finished_ms", json_integer(r->finished_ms));
+	if (json_is_object(r->outputs)) {
+		/* jsonb refuses \u0000; an oversized object is refused too.
+		 * Either would poison the whole batch, so drop it and say why. */
+		char *txt = json_dumps(r->outputs, JSON_COMPACT);
+		if (txt && !strstr(txt, "\\u0000") && strlen(txt) <= MAX_OUTPUTS_TEXT) {
+			json_object_set(o, "outputs", r->outputs);
+		} else {
+			char *msg =
+			    xasprintf("%s%soutputs dropped (larger than %d bytes or "
+			              "containing NUL characters)",
+			              error ? error : "", error ? "; " : "", MAX_OUTPUTS_TEXT);
+			free(error);
+			error = msg;
+		}
+		free(txt);
+	}
+	if (error)
+		json_object_set_new(o, "error", json_string(error));
+	free(error);
+	return o;
+}
+
+int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
+{
+	int rc = -1, applied = 0, queued = 0;
+	char *json = NULL;
+	PGresult *r = NULL;
+	struct buf ids, runs;
+	buf_init(&ids, 0);
+	buf_init(&runs, 0);
+	if (n <= 0)
+		return 0;
+
+	long long *tr_ids = xmalloc((size_t)n * sizeof *tr_ids);
+	json_t *arr = json_array();
+	for (int i = 0; i < n; i++) {
+		tr_ids[i] = res[i].task_run_id;
+		json_array_append_new(arr, result_json(&res[i]));
+	}
+	runs__ids_literal(&ids, tr_ids, n);
+	free(tr_ids);
+	json = json_dumps(arr, JSON_COMPACT);
+	json_decref(arr);
+	if (!json) {
+		log_error("cannot encode results", "n=%d", n);
+		goto out;
+	}
+
+	const char *lp[1] = {ids.data};
+	r = store_execp(s, "runs_lock_runs", LOCK_RUNS_SQL, 1, lp);
+	if (!r)
+		goto out;
+	PQclear(r);
+
+	const char *ap[2] = {json, (flags & RUNS_APPLY_INTERNAL) ? "1" : "0"};
+	r = store_execp(s, "runs_apply", APPLY_SQL, 2, ap);
+	if (!r)
+		goto out;
+	int rows = PQntuples(r);
+	long long *run_ids = xmalloc(((size_t)rows + 1) * sizeof *run_ids);
+	for (int i = 0; i < rows; i++) {
+		run_ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		applied += (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+		queued += (int)strtol(PQgetvalue(r, i, 2), NULL, 10);
+	}
+	PQclear(r);
+	r = NULL;
+	runs__ids_literal(&runs, run_ids, rows);
+	free(run_ids);
+	if (rows > 0 && runs__settle(s, runs.data, queued > 0) != 0)
+		goto out;
+	rc = applied;
+out:
+	free(json);
+	buf_release(&ids);
+	buf_release(&runs);
+	return rc;
+}
+
+/* One transaction for the batch. Returns the number applied or -1. */
+static int apply_tx(struct store *s, const struct task_result *res, int n)
+{
+	if (store_begin(s) != 0)
+		return -1;
+	int applied = runs__apply(s, res, n, 0);
+	if (applied < 0 || store_commit(s) != 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return applied;
+}
+
+/* Errors that come from the data of a result (a value PostgreSQL refuses),
+ * not from the database being away or busy: retrying cannot help. */
+static int poison_error(struct store *s)
+{
+	const char *st = store_sqlstate(s);
+	return !store_down(s) && (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0);
+}
+
+/* A batch the database refuses because of one bad result would be retried
+ * for ever by the caller. So on a data error the batch is applied result by
+ * result, and the results that still fail are logged and dropped (their
+ * task runs will be reaped when their leases expire). If the database goes
+ * away meanwhile, -1: the results already committed are duplicates on the
+ * caller's retry and are ignored then. */
+int runs_apply_results(struct store *s, const struct task_result *res, int n)
+{
+	if (n <= 0)
+		return 0;
+	int applied = apply_tx(s, res, n);
+	if (applied >= 0)
+		return applied;
+	if (!poison_error(s)) {
+		log_warn("applying results failed", "n=%d error=%s", n, store_error(s));
+		return -1;
+	}
+	applied = 0;
+	for (int i = 0; i < n; i++) {
+		int a = apply_tx(s, &res[i], 1);
+		if (a >= 0) {
+			applied += a;
+		} else if (poison_error(s)) {
+			log_error("result refused by the database, dropped",
+			          "task_run_id=%lld attempt=%d sqlstate=%s error=%s",
+			          res[i].task_run_id, res[i].attempt, store_sqlstate(s),
+			          store_error(s));
+		} else {
+			log_warn("applying results failed", "n=%d error=%s", n, store_error(s));
+			return -1;
+		}
+	}
+	return applied;
+}
+
+static const char STARTED_SQL[] =
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])"
+    "  AS x(id, attempt, ms)),"
+    " lk AS (SELECT tr.id, x.attempt, CASE WHEN x.ms > 0 THEN to_timestamp(x.ms / 1000.0)"
+    "  ELSE now() END AS at"
+    "  FROM task_runs tr JOIN x ON x.id = tr.id AND x.attempt = tr.attempt"
+    "  WHERE tr.state = 'running' ORDER BY tr.id FOR UPDATE OF tr),"
+    " a AS (UPDATE attempts a SET started_at = coalesce(a.started_at, lk.at) FROM lk"
+    "  WHERE a.task_run_id = lk.id AND a.attempt = lk.attempt AND NOT a.stale)"
+    " UPDATE task_runs tr SET started_at = coalesce(tr.started_at, lk.at), updated_at = now()"
+    " FROM lk WHERE tr.id = lk.id";
+
+/* Appends "{a,b,c}" of ints. */
+static void ints_literal(struct buf *b, const int *v, int n)
+{
+	long long *tmp = xmalloc((size_t)n * sizeof *tmp);
+	for (int i = 0; i < n; i++)
+		tmp[i] = v[i];
+	runs__ids_literal(b, tmp, n);
+	free(tmp);
+}
+
+int runs_apply_started(struct store *s, const long long *task_run_ids, const int *attempts,
+                       const int64_t *at_ms, int n)
+{
+	if (n <= 0)
+		return 0;
+	int rc = -1;
+	struct buf a, b, c;
+	buf_init(&a, 0);
+	buf_init(&b, 0);
+	buf_init(&c, 0);
+	runs__ids_literal(&a, task_run_ids, n);
+	ints_literal(&b, attempts, n);
+	long long *ms = xmalloc((size_t)n * sizeof *ms);
+	for (int i = 0; i < n; i++)
+		ms[i] = at_ms ? at_ms[i] : 0;
+	runs__ids_literal(&c, ms, n);
+	free(ms);
+	const char *p[3] = {a.data, b.data, c.data};
+	PGresult *r = store_execp(s, "runs_started", STARTED_SQL, 3, p);
+	if (!r)
+		goto out;
+	PQclear(r);
+	rc = 0;
+out:
+	buf_release(&a);
+	buf_release(&b);
+	buf_release(&c);
+	return rc;
+}
+
+static const char RENEW_SQL[] =
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::int[]) AS x(id, attempt)),"
+    " lk AS (SELECT tr.id FROM task_runs tr JOIN x ON x.id = tr.id AND x.attempt = tr.attempt"
+    "  WHERE tr.state = 'running' ORDER BY tr.id FOR UPDATE OF tr)"
+    " UPDATE task_runs tr SET lease_expires_at = now() + $3::bigint * interval '1 millisecond'"
+    " FROM lk WHERE tr.id = lk.id";
+
+int runs_renew_leases(struct store *s, const long long *task_run_ids, const int *attempts, int n,
+                      int64_t lease_ms)
+{
+	if (n <= 0)
+		return 0;
+	int rc = -1;
+	struct buf a, b;
+	buf_init(&a, 0);
+	buf_init(&b, 0);
+	runs__ids_literal(&a, task_run_ids, n);
+	ints_literal(&b, attempts, n);
+	char lease[32];
+	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
+	const char *p[3] = {a.data, b.data, lease};
+	PGresult *r = store_execp(s, "runs_renew", RENEW_SQL, 3, p);
+	if (!r)
+		goto out;
+	PQclear(r);
+	rc = 0;
+out:
+	buf_release(&a);
+	buf_release(&b);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/* Internals shared by the files implementing engine/runs.h (runs.c,
+ * submit.c, results.c, advance.c, reap.c). Not an interface for other
+ * modules: use runs.h.
+ *
+ * Locking rule (all of runs_*): a transaction that changes task runs of a
+ * run first locks the runs rows (SELECT ... ORDER BY id FOR UPDATE), then
+ * the task_runs rows it changes in id order. Two engines applying results of
+ * the same run therefore serialize on the run row and never complete a run
+ * twice. Dispatchers and reapers only take task_runs locks with SKIP LOCKED,
+ * so they never wait in the other order. */
+#ifndef WF_RUNS_INT_H
+#define WF_RUNS_INT_H
+#include <jansson.h>
+
+#include "buf.h"
+#include "runs.h"
+#include "store.h"
+
+/* Task run states after which nothing happens to the task run any more. */
+#define RUNS_FINAL "'succeeded','failed','cancelled','upstream_failed','skipped','dead'"
+/* Final task run states that count as success for all_success. */
+#define RUNS_OK "'succeeded','skipped'"
+/* Final run states. */
+#define RUNS_RUN_FINAL "'succeeded','failed','cancelled'"
+
+/* The largest output excerpt stored per attempt (bytes). */
+#define RUNS_MAX_OUTPUT (64 * 1024)
+
+/* Appends "{1,2,3}" (a PostgreSQL bigint[] literal) of n ids to b. */
+void runs__ids_literal(struct buf *b, const long long *ids, int n);
+
+/* Sets e to 503 "unavailable" naming the database error of s. */
+void runs__db_error(struct wf_err *e, struct store *s, const char *what);
+
+/* A copy of s (may be NULL → NULL) that is valid UTF-8 (bad bytes become
+ * '?') and at most max bytes long, cut on a character boundary. */
+char *runs__clean_text(const char *s, size_t max);
+
+/* Inside an open transaction whose runs rows are locked: queues or skips
+ * pending task runs whose upstreams became final (transitively), completes
+ * runs whose task runs are all final (events, outbox), and sends the NOTIFYs
+ * (wf_work when work became ready or work_ready was set, wf_events with the
+ * run ids). run_ids is a bigint[] literal. Returns 0 or -1. */
+int runs__settle(struct store *s, const char *run_ids, int work_ready)
+    __attribute__((warn_unused_result));
+
+/* Flags of runs__apply. */
+#define RUNS_APPLY_INTERNAL \
+	1 /* results made by the reaper: never stale rows;
+				 "lost" needs the lease to be expired */
+
+/* Inside an open transaction: locks the runs of the results, applies them
+ * (fenced), records stale ones, then settles the affected runs.
+ * Statuses beyond the wire's: "lost" (lease expired) and "backstop" (the
+ * engine's per-task timeout). Returns the number applied, or -1. */
+int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
+    __attribute__((warn_unused_result));
+
+#endif
