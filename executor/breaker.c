@@ -175,8 +175,8 @@ static int rate_exceeded(const struct breaker *b)
 }
 
 enum breaker_verdict breaker_acquire(struct breaker_set *s, const char *name,
-				     const struct breaker_config *cfg, int64_t now_ms,
-				     int64_t *until_ms)
+                                     const struct breaker_config *cfg, int64_t now_ms,
+                                     int64_t *until_ms)
 {
 	struct breaker *b = get(s, name, now_ms);
 	*until_ms = now_ms;
@@ -203,7 +203,7 @@ enum breaker_verdict breaker_acquire(struct breaker_set *s, const char *name,
 }
 
 void breaker_release(struct breaker_set *s, const char *name, enum breaker_outcome outcome,
-		     int probe, int64_t now_ms)
+                     int probe, int64_t now_ms)
 {
 	struct breaker *b = find(s, name);
 	if (!b)
@@ -264,12 +264,11 @@ json_t *breaker_states_json(struct breaker_set *s, int64_t now_ms, int64_t offse
 		struct breaker *b = s->v[i];
 		tick(b, now_ms);
 		json_object_set_new(
-			o, b->name,
-			json_pack("{s:s, s:o, s:I}", "state", breaker_state_name(b->state),
-				  "until_ms",
-				  b->state == BREAKER_OPEN ? json_integer(b->until + offset_ms)
-							   : json_null(),
-				  "failures", (json_int_t)b->consecutive));
+		    o, b->name,
+		    json_pack("{s:s, s:o, s:I}", "state", breaker_state_name(b->state), "until_ms",
+		              b->state == BREAKER_OPEN ? json_integer(b->until + offset_ms)
+		                                       : json_null(),
+		              "failures", (json_int_t)b->consecutive));
 	}
 	return o;
 }

@@ -41,11 +41,11 @@ const char *breaker_config_from_json(const json_t *obj, struct breaker_config *c
  * probe=1 to breaker_release); BREAKER_REJECT: fail fast, *until_ms is when
  * the breaker stops being open (now_ms while half-open probes are busy). */
 enum breaker_verdict breaker_acquire(struct breaker_set *s, const char *name,
-				     const struct breaker_config *cfg, int64_t now_ms,
-				     int64_t *until_ms);
+                                     const struct breaker_config *cfg, int64_t now_ms,
+                                     int64_t *until_ms);
 /* Reports the outcome of a call that breaker_acquire allowed. */
 void breaker_release(struct breaker_set *s, const char *name, enum breaker_outcome outcome,
-		     int probe, int64_t now_ms);
+                     int probe, int64_t now_ms);
 
 /* State of one breaker (BREAKER_CLOSED when unknown). */
 enum breaker_state breaker_state(struct breaker_set *s, const char *name, int64_t now_ms);

@@ -109,7 +109,7 @@ static void set_list(char ***v, size_t *n, const char *s)
 /* Applies one setting; reload limits it to the reloadable keys.
  * append: repeated --label/--engine add to the list. */
 static int apply(struct exec_config *c, const char *key, const char *val, int append, int reload,
-		 char *err, size_t errlen)
+                 char *err, size_t errlen)
 {
 	int64_t n;
 	if (strcmp(key, "slots") == 0) {
@@ -238,27 +238,65 @@ static void defaults(struct exec_config *c)
 	c->max_output = 65536;
 }
 
-enum { O_ID = 256, O_LISTEN, O_ADVERTISE, O_ENGINE, O_POOL, O_LABEL, O_SLOTS, O_HB, O_HELLO,
-       O_DRAIN, O_GRACE, O_MAXOUT, O_SECRETS, O_CONFIG, O_HELP, O_VERSION };
+enum {
+	O_ID = 256,
+	O_LISTEN,
+	O_ADVERTISE,
+	O_ENGINE,
+	O_POOL,
+	O_LABEL,
+	O_SLOTS,
+	O_HB,
+	O_HELLO,
+	O_DRAIN,
+	O_GRACE,
+	O_MAXOUT,
+	O_SECRETS,
+	O_CONFIG,
+	O_HELP,
+	O_VERSION
+};
+
+/* What engines should connect to: a wildcard bind (tcp://STAR:5601 or
+ * tcp://0.0.0.0:5601) is announced with this host's name. */
+static char *advertised(const char *listen)
+{
+	const char *host = strstr(listen, "://");
+	if (!host)
+		return xstrdup(listen);
+	host += 3;
+	size_t skip = 0;
+	if (strncmp(host, "*:", 2) == 0)
+		skip = 1;
+	else if (strncmp(host, "0.0.0.0:", 8) == 0)
+		skip = 7;
+	if (!skip)
+		return xstrdup(listen);
+	char name[256] = "localhost";
+	if (gethostname(name, sizeof name - 1) != 0)
+		snprintf(name, sizeof name, "localhost");
+	name[sizeof name - 1] = '\0';
+	return xasprintf("%.*s%s%s", (int)(host - listen), listen, name, host + skip);
+}
 
 static const struct option options[] = {
-	{"id", required_argument, NULL, O_ID},
-	{"listen", required_argument, NULL, O_LISTEN},
-	{"advertise", required_argument, NULL, O_ADVERTISE},
-	{"engine", required_argument, NULL, O_ENGINE},
-	{"pool", required_argument, NULL, O_POOL},
-	{"label", required_argument, NULL, O_LABEL},
-	{"slots", required_argument, NULL, O_SLOTS},
-	{"heartbeat-ms", required_argument, NULL, O_HB},
-	{"hello-every", required_argument, NULL, O_HELLO},
-	{"drain-timeout", required_argument, NULL, O_DRAIN},
-	{"kill-grace", required_argument, NULL, O_GRACE},
-	{"max-output", required_argument, NULL, O_MAXOUT},
-	{"secrets-dir", required_argument, NULL, O_SECRETS},
-	{"config", required_argument, NULL, O_CONFIG},
-	{"help", no_argument, NULL, O_HELP},
-	{"version", no_argument, NULL, O_VERSION},
-	{NULL, 0, NULL, 0},
+    {"id", required_argument, NULL, O_ID},
+    {"listen", required_argument, NULL, O_LISTEN},
+    {"advertise", required_argument, NULL, O_ADVERTISE},
+    {"engine", required_argument, NULL, O_ENGINE},
+    {"pool", required_argument, NULL, O_POOL},
+    {"label", required_argument, NULL, O_LABEL},
+    {"slots", required_argument, NULL, O_SLOTS},
+    {"heartbeat-ms", required_argument, NULL, O_HB},
+    {"hello-every", required_argument, NULL, O_HELLO},
+    {"drain-timeout", required_argument, NULL, O_DRAIN},
+    {"kill-grace", required_argument, NULL, O_GRACE},
+    {"max-output", required_argument, NULL, O_MAXOUT},
+    {"secrets-dir", required_argument, NULL, O_SECRETS},
+    {"config", required_argument, NULL, O_CONFIG},
+    {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, O_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, size_t errlen)
@@ -281,7 +319,7 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 			set_str(&c->config_file, optarg);
 		if (o == '?' || o == ':') {
 			snprintf(err, errlen, "unknown option or missing value: %s (see --help)",
-				 argv[optind - 1]);
+			         argv[optind - 1]);
 			return -1;
 		}
 	}
@@ -293,9 +331,9 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 		return -1;
 	static const struct {
 		const char *var, *key;
-	} envs[] = {{"WF_EXECUTOR_ID", "id"}, {"WF_EXECUTOR_LISTEN", "listen"},
-		    {"WF_ENGINES", "engines"}, {"WF_POOL", "pool"},
-		    {"WF_SLOTS", "slots"},     {"WF_LABELS", "labels"}};
+	} envs[] = {{"WF_EXECUTOR_ID", "id"},  {"WF_EXECUTOR_LISTEN", "listen"},
+	            {"WF_ENGINES", "engines"}, {"WF_POOL", "pool"},
+	            {"WF_SLOTS", "slots"},     {"WF_LABELS", "labels"}};
 	for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
 		const char *v = getenv(envs[i].var);
 		char msg[200];
@@ -334,7 +372,7 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 	if (c->nengines == 0)
 		add_list(&c->engines, &c->nengines, "tcp://127.0.0.1:5555", 20);
 	if (!c->advertise)
-		c->advertise = xstrdup(c->listen);
+		c->advertise = advertised(c->listen);
 	return 0;
 }
 

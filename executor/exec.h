@@ -36,11 +36,11 @@ struct exec_config {
  * defaults. Returns 0, 1 when --help/--version was printed, or -1 with a
  * message in err. Always call exec_config_release. */
 int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Re-reads c->config_file (SIGHUP): slots, labels, heartbeat-ms,
  * max-output, drain-timeout, kill-grace, secrets-dir. Returns 0 or -1. */
 int exec_config_reload(struct exec_config *c, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 void exec_config_release(struct exec_config *c);
 void exec_usage(FILE *f);
 /* "30s", "500ms", "2m", "1h"; a bare number is seconds. Returns 0 or -1. */
@@ -69,8 +69,8 @@ void secrets_release(struct secrets *s);
  * remembering each value in used; other ${...} stay as they are. Returns 0
  * and a new string in *out, or -1 with a message in err. */
 int secrets_expand(const char *tmpl, const char *secrets_dir, const char *executor_id,
-		   struct secrets *used, char **out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+                   struct secrets *used, char **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* s with every used secret replaced by ***: a new string, length in *outlen. */
 char *secrets_mask(const struct secrets *used, const char *s, size_t n, size_t *outlen);
 
@@ -79,7 +79,7 @@ char *secrets_mask(const struct secrets *used, const char *s, size_t n, size_t *
 char *output_from_tail(const struct tail *t, size_t max, const struct secrets *used);
 /* The head of an HTTP body: marked "\n[... N bytes truncated ...]" at the end. */
 char *output_from_head(const char *data, size_t len, uint64_t dropped, size_t max,
-		       const struct secrets *used);
+                       const struct secrets *used);
 
 /* ---- tasks ---- */
 
@@ -96,8 +96,8 @@ struct task {
 	int attempt;
 	enum task_kind kind;
 	int64_t started_wall, started_mono;
-	int64_t deadline; /* mono ms of the task timeout, 0 = none */
-	int64_t kill_at;  /* mono ms to SIGKILL the group, 0 = not yet */
+	int64_t deadline;        /* mono ms of the task timeout, 0 = none */
+	int64_t kill_at;         /* mono ms to SIGKILL the group, 0 = not yet */
 	const char *stop_status; /* "timeout" / "cancelled" once asked to stop */
 	char *stop_error;
 	struct secrets secrets;
@@ -122,10 +122,10 @@ struct task {
 };
 
 /* Reports the task finished (to every engine), releases its breaker and
- * slot and frees it. error may be NULL; outputs (stolen) may be NULL;
- * output (raw text before masking) may be NULL. */
+ * slot and frees it. error (may be NULL) is masked here; output (may be
+ * NULL) is final text from output_from_tail/head; outputs (stolen) may be NULL. */
 void exec_task_done(struct exec *ex, struct task *t, const char *status, int exit_code,
-		    int http_status, const char *error, const char *output, json_t *outputs);
+                    int http_status, const char *error, const char *output, json_t *outputs);
 
 /* The executor; exec_run returns the process exit code. */
 struct exec *exec_new(struct exec_config *cfg /* borrowed, must outlive */);
@@ -137,7 +137,7 @@ void exec_free(struct exec *ex);
 /* Starts a shell or sh step. Returns 0, or -1 with a message in err (the
  * task did not start). */
 int runner_shell_start(struct task *t, const json_t *step, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Reads what the child wrote (fd readable or hung up). */
 void runner_shell_read(struct task *t);
 /* The child has been reaped: finishes the task once its process group is
@@ -149,8 +149,8 @@ void runner_shell_signal(struct task *t, int sig);
 int runner_http_init(void) __attribute__((warn_unused_result));
 void runner_http_cleanup(void);
 /* Starts an http step on multi. Returns 0 or -1 with a message in err. */
-int runner_http_start(struct task *t, CURLM *multi, const json_t *step, char *err,
-		      size_t errlen) __attribute__((warn_unused_result));
+int runner_http_start(struct task *t, CURLM *multi, const json_t *step, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* A transfer completed with result rc: reports the task. */
 void runner_http_done(struct task *t, CURLM *multi, CURLcode rc);
 /* Aborts the transfer (no report). */

@@ -114,7 +114,7 @@ char *output_from_tail(const struct tail *t, size_t max, const struct secrets *u
 	size_t start = mlen > room ? mlen - room : 0;
 	start = char_start(masked, mlen, start);
 	snprintf(marker, sizeof marker, "[... %llu bytes truncated ...]\n",
-		 (unsigned long long)(t->dropped + start));
+	         (unsigned long long)(t->dropped + start));
 	struct buf b;
 	buf_init(&b, 0);
 	(void)!buf_puts(&b, marker);
@@ -127,7 +127,7 @@ out:
 }
 
 char *output_from_head(const char *data, size_t len, uint64_t dropped, size_t max,
-		       const struct secrets *used)
+                       const struct secrets *used)
 {
 	size_t mlen;
 	char *masked = secrets_mask(used, data ? data : "", len, &mlen);
@@ -143,7 +143,8 @@ char *output_from_head(const char *data, size_t len, uint64_t dropped, size_t ma
 	buf_init(&b, 0);
 	(void)!buf_append(&b, masked, mlen);
 	if (dropped)
-		(void)!buf_printf(&b, "\n[... %llu bytes truncated ...]", (unsigned long long)dropped);
+		(void)!buf_printf(&b, "\n[... %llu bytes truncated ...]",
+		                  (unsigned long long)dropped);
 	char *res = wire_text(b.data ? b.data : "", b.len);
 	buf_release(&b);
 	free(masked);

@@ -13,7 +13,7 @@
 #include "xalloc.h"
 
 #define SECRET_FILE_MAX (64 * 1024)
-#define PREFIX "${secrets."
+#define PREFIX          "${secrets."
 
 static int valid_name(const char *s, size_t n)
 {
@@ -88,7 +88,7 @@ static void remember(struct secrets *used, char *val)
 }
 
 int secrets_expand(const char *tmpl, const char *secrets_dir, const char *executor_id,
-		   struct secrets *used, char **out, char *err, size_t errlen)
+                   struct secrets *used, char **out, char *err, size_t errlen)
 {
 	int rc = -1;
 	struct buf b;
@@ -110,16 +110,16 @@ int secrets_expand(const char *tmpl, const char *secrets_dir, const char *execut
 		size_t n = (size_t)(end - name);
 		if (!valid_name(name, n)) {
 			snprintf(err, errlen,
-				 "invalid secret reference '${secrets.%.*s}': a name is letters, "
-				 "digits, '_', '-' and '.'",
-				 (int)(n > 64 ? 64 : n), name);
+			         "invalid secret reference '${secrets.%.*s}': a name is letters, "
+			         "digits, '_', '-' and '.'",
+			         (int)(n > 64 ? 64 : n), name);
 			goto out;
 		}
 		char *nm = xstrndup(name, n);
 		char *val = lookup(nm, secrets_dir);
 		if (!val) {
 			snprintf(err, errlen, "secret %s is not defined on executor %s", nm,
-				 executor_id);
+			         executor_id);
 			free(nm);
 			goto out;
 		}

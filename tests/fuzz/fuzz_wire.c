@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!text)
 		abort();
 	json_t *again = NULL;
-	if (wire_decode(text, strlen(text), &again, err, sizeof err) != 0 || !json_equal(msg, again))
+	if (wire_decode(text, strlen(text), &again, err, sizeof err) != 0 ||
+	    !json_equal(msg, again))
 		abort();
 	char *clean = wire_text((const char *)data, size);
 	json_t *s = json_string(clean);
