@@ -1,6 +1,276 @@
-#include <stdio.h>
-int main(void)
+/* wf-engine: options, schema check, crash repair, the HTTP server and the
+ * loop. Signals only set flags; the loop does the work. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "dsl.h"
+#include "log.h"
+#include "loop.h"
+#include "migrate.h"
+#include "runs.h"
+#include "store.h"
+#include "xalloc.h"
+
+#ifndef WF_DATADIR
+#define WF_DATADIR "/usr/local/share/wf"
+#endif
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+
+static void on_stop(int sig)
 {
-	fprintf(stderr, "wf-engine: not built yet\n");
-	return 1;
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_flag = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f, "usage: wf-engine [options]\n"
+	       "  --http ADDR:PORT     HTTP API, dashboard and /metrics (default 127.0.0.1:8080)\n"
+	       "  --zmq ENDPOINT       ZeroMQ PULL socket for executors (default "
+	       "tcp://127.0.0.1:5555)\n"
+	       "  --id ID              engine id (default $WF_ENGINE_ID, else hostname-pid)\n"
+	       "  --web DIR            dashboard files (default ./web if it exists, else\n"
+	       "                       " WF_DATADIR "/web)\n"
+	       "  --insecure-local     no API tokens needed (loopback only)\n"
+	       "  --allow-remote       let the HTTP server listen beyond loopback\n"
+	       "  --lease DURATION     task lease, renewed by heartbeats (default 30s)\n"
+	       "  --heartbeat DURATION expected executor heartbeat interval; an executor is\n"
+	       "                       lost after 3 missed (default 10s)\n"
+	       "  --batch N            results per transaction, task runs per claim (default 500)\n"
+	       "  --poll-ms N          longest wait between looks for work (default 200)\n"
+	       "  --migrate            apply schema migrations at start\n"
+	       "  --help               this text\n"
+	       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n"
+	       "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.\n");
+}
+
+static int duration_opt(const char *name, const char *v, int64_t *out)
+{
+	long long ms;
+	if (dsl_parse_duration(v, &ms) != 0 || ms <= 0) {
+		fprintf(stderr, "wf-engine: %s: invalid duration '%s' (write e.g. 30s or 500ms)\n",
+		        name, v);
+		return -1;
+	}
+	*out = ms;
+	return 0;
+}
+
+static int int_opt(const char *name, const char *v, int min, int max, int *out)
+{
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || n < min || n > max) {
+		fprintf(stderr, "wf-engine: %s: expected an integer from %d to %d, got '%s'\n",
+		        name, min, max, v);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		O_HTTP = 1,
+		O_ZMQ,
+		O_ID,
+		O_WEB,
+		O_INSECURE,
+		O_REMOTE,
+		O_LEASE,
+		O_HB,
+		O_BATCH,
+		O_POLL,
+		O_MIGRATE,
+		O_HELP
+	};
+	static const struct option longopts[] = {
+	    {"http", required_argument, NULL, O_HTTP},
+	    {"zmq", required_argument, NULL, O_ZMQ},
+	    {"id", required_argument, NULL, O_ID},
+	    {"web", required_argument, NULL, O_WEB},
+	    {"insecure-local", no_argument, NULL, O_INSECURE},
+	    {"allow-remote", no_argument, NULL, O_REMOTE},
+	    {"lease", required_argument, NULL, O_LEASE},
+	    {"heartbeat", required_argument, NULL, O_HB},
+	    {"batch", required_argument, NULL, O_BATCH},
+	    {"poll-ms", required_argument, NULL, O_POLL},
+	    {"migrate", no_argument, NULL, O_MIGRATE},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *http = "127.0.0.1:8080", *zmq = "tcp://127.0.0.1:5555", *web = NULL;
+	char *id = NULL, *web_default = NULL;
+	int insecure = 0, remote = 0, batch = 500, poll_ms = 200, do_migrate = 0, rc = 1, c;
+	int64_t lease_ms = 30000, heartbeat_ms = 10000;
+	struct store *s = NULL;
+	struct api *api = NULL;
+	char err[512];
+
+	log_init("wf-engine");
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_HTTP:
+			http = optarg;
+			break;
+		case O_ZMQ:
+			zmq = optarg;
+			break;
+		case O_ID:
+			free(id);
+			id = xstrdup(optarg);
+			break;
+		case O_WEB:
+			web = optarg;
+			break;
+		case O_INSECURE:
+			insecure = 1;
+			break;
+		case O_REMOTE:
+			remote = 1;
+			break;
+		case O_LEASE:
+			if (duration_opt("--lease", optarg, &lease_ms) != 0)
+				goto usage_error;
+			break;
+		case O_HB:
+			if (duration_opt("--heartbeat", optarg, &heartbeat_ms) != 0)
+				goto usage_error;
+			break;
+		case O_BATCH:
+			if (int_opt("--batch", optarg, 1, 100000, &batch) != 0)
+				goto usage_error;
+			break;
+		case O_POLL:
+			if (int_opt("--poll-ms", optarg, 1, 60000, &poll_ms) != 0)
+				goto usage_error;
+			break;
+		case O_MIGRATE:
+			do_migrate = 1;
+			break;
+		case O_HELP:
+			usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			fprintf(stderr, "wf-engine: unknown or incomplete option '%s'\n",
+			        argv[optind - 1]);
+			goto usage_error;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wf-engine: unexpected argument '%s'\n", argv[optind]);
+		goto usage_error;
+	}
+	if (!id && getenv("WF_ENGINE_ID") && *getenv("WF_ENGINE_ID"))
+		id = xstrdup(getenv("WF_ENGINE_ID"));
+	if (!id) {
+		char host[256] = "engine";
+		if (gethostname(host, sizeof host) != 0)
+			snprintf(host, sizeof host, "engine");
+		host[sizeof host - 1] = '\0';
+		id = xasprintf("%s-%ld", host, (long)getpid());
+	}
+	if (!web) {
+		web_default = is_dir("web") ? xstrdup("web") : xstrdup(WF_DATADIR "/web");
+		web = web_default;
+	}
+
+	s = store_open(NULL, err, sizeof err);
+	if (!s) {
+		log_error("cannot start", "error=\"%s\"", err);
+		goto out;
+	}
+	PGconn *db = store_conn(s);
+	if (do_migrate) {
+		int n = db ? migrate_up(db, err, sizeof err) : -1;
+		if (n < 0) {
+			log_error("migrations failed", "error=\"%s\"", db ? err : store_error(s));
+			goto out;
+		}
+		log_info("migrations applied", "count=%d", n);
+	} else if (!db || migrate_check(db, err, sizeof err) != 0) {
+		log_error("schema check failed", "error=\"%s\"", db ? err : store_error(s));
+		fprintf(stderr, "wf-engine: %s\n", db ? err : store_error(s));
+		goto out;
+	}
+	if (runs_repair(s) != 0) {
+		log_error("crash repair failed", "error=\"%s\"", store_error(s));
+		goto out;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	struct api_opts ao = {
+	    .listen = http,
+	    .conninfo = NULL,
+	    .web_dir = is_dir(web) ? web : NULL,
+	    .engine_id = id,
+	    .insecure_local = insecure,
+	    .allow_remote = remote,
+	    .threads = 4,
+	};
+	api = api_start(&ao, err, sizeof err);
+	if (!api) {
+		log_error("cannot start the HTTP server", "listen=%s error=\"%s\"", http, err);
+		goto out;
+	}
+	log_info("engine started",
+	         "engine_id=%s http=%s zmq=%s lease_ms=%lld heartbeat_ms=%lld "
+	         "batch=%d poll_ms=%d",
+	         id, http, zmq, (long long)lease_ms, (long long)heartbeat_ms, batch, poll_ms);
+
+	struct loop_opts lo = {
+	    .zmq_endpoint = zmq,
+	    .conninfo = NULL,
+	    .engine_id = id,
+	    .lease_ms = lease_ms,
+	    .heartbeat_ms = heartbeat_ms,
+	    .batch = batch,
+	    .poll_ms = poll_ms,
+	    .max_buffer = 100000,
+	};
+	rc = loop_run(&lo, s, &stop_flag, &reload_flag);
+	log_info("engine stopped", "engine_id=%s exit=%d", id, rc);
+	goto out;
+usage_error:
+	usage(stderr);
+	rc = 2;
+out:
+	if (api)
+		api_stop(api);
+	store_close(s);
+	free(id);
+	free(web_default);
+	return rc;
 }

@@ -1,0 +1,684 @@
+/* The dispatcher: claim in one transaction, assign, commit, then send. */
+#include "dispatch.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "dsl.h"
+#include "log.h"
+#include "util.h"
+#include "wire.h"
+#include "xalloc.h"
+
+/* One priority level of the ready queue, read in index order. %s is the
+ * priority condition. The task's route comes from a LATERAL lookup kept
+ * apart (OFFSET 0) so that it is always one primary-key probe of tasks. */
+#define CLAIM_BRANCH                                                                            \
+	"(SELECT tr.id, tr.priority - floor(extract(epoch FROM now() - tr.available_at) / 60) " \
+	"AS eff, tr.available_at "                                                              \
+	"FROM task_runs tr JOIN runs r ON r.id = tr.run_id "                                    \
+	"CROSS JOIN LATERAL (SELECT k.spec->>'route' AS route FROM tasks k "                    \
+	"WHERE k.workflow_id = r.workflow_id AND k.version = r.version AND k.name = tr.task "   \
+	"OFFSET 0) k "                                                                          \
+	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                          \
+	"AND tr.available_at <= now() AND tr.pool = $1 AND r.state = 'running' "                \
+	"AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND w.paused) "   \
+	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) "             \
+	"AND CASE WHEN k.route LIKE 'executor:%%' THEN substr(k.route, 10) = ANY($3::text[]) "  \
+	"WHEN k.route LIKE 'label:%%' THEN substr(k.route, 7) = ANY($4::text[]) "               \
+	"ELSE true END "                                                                        \
+	"ORDER BY tr.available_at, tr.id LIMIT $2)"
+
+static const char *const mark_sql =
+    "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, ex text)), "
+    "up AS (UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
+    "executor_id = u.ex, lease_expires_at = now() + $2::bigint * interval '1 millisecond', "
+    "started_at = coalesce(t.started_at, now()), wait_reason = NULL, updated_at = now() "
+    "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, t.executor_id) "
+    "INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at) "
+    "SELECT id, attempt, executor_id, 'running', now(), now() FROM up "
+    "RETURNING task_run_id, attempt";
+
+static const char *const requeue_sql =
+    "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, att int)), "
+    "a AS (UPDATE attempts x SET state = 'lost', finished_at = now(), "
+    "error = 'the engine could not send the task to its executor' FROM u "
+    "WHERE x.task_run_id = u.id AND x.attempt = u.att AND x.state = 'running' "
+    "AND NOT x.stale RETURNING 1) "
+    "UPDATE task_runs t SET state = 'retrying', available_at = now(), "
+    "max_attempts = t.max_attempts + 1, executor_id = NULL, lease_expires_at = NULL, "
+    "updated_at = now() FROM u WHERE t.id = u.id AND t.attempt = u.att AND t.state = 'running'";
+
+static const char *const outputs_sql =
+    "SELECT run_id, task, outputs::text FROM task_runs "
+    "WHERE run_id = ANY($1::bigint[]) AND outputs IS NOT NULL AND target_executor IS NULL";
+
+struct disp {
+	struct disp_opts o;
+	char *engine_id;
+	char *claim_sql;
+	uint64_t rnd;
+};
+
+/* One claimed task run. */
+struct row {
+	long long id;
+	long long run_id;
+	int attempt;
+	const char *task;     /* borrowed from the claim result */
+	const char *workflow; /* borrowed */
+	const char *params;   /* borrowed JSON text */
+	int64_t sched_ms;     /* 0 = none */
+	json_t *spec;         /* owned */
+	struct reg_exec *ex;  /* assigned executor, or NULL */
+};
+
+struct disp *disp_new(const struct disp_opts *o)
+{
+	struct disp *d = xcalloc(1, sizeof *d);
+	d->o = *o;
+	d->engine_id = xstrdup(o->engine_id ? o->engine_id : "");
+	d->o.engine_id = d->engine_id;
+	if (d->o.batch <= 0)
+		d->o.batch = 500;
+	d->claim_sql = xasprintf(
+	    "WITH c AS (SELECT id, eff, available_at FROM (" CLAIM_BRANCH " UNION ALL " CLAIM_BRANCH
+	    " UNION ALL " CLAIM_BRANCH ") u ORDER BY eff, available_at, id LIMIT $2) "
+	    "SELECT tr.id, tr.run_id, tr.task, w.name, k.spec::text, r.params::text, "
+	    "(extract(epoch FROM r.scheduled_for) * 1000)::bigint, tr.target_executor "
+	    "FROM task_runs tr JOIN runs r ON r.id = tr.run_id "
+	    "JOIN workflows w ON w.id = r.workflow_id "
+	    "CROSS JOIN LATERAL (SELECT k.spec FROM tasks k WHERE k.workflow_id = r.workflow_id "
+	    "AND k.version = r.version AND k.name = tr.task OFFSET 0) k "
+	    "WHERE tr.id = ANY (ARRAY(SELECT id FROM c)) "
+	    "AND tr.state || '' IN ('queued', 'retrying') AND tr.available_at <= now() "
+	    "ORDER BY tr.priority - floor(extract(epoch FROM now() - tr.available_at) / 60), "
+	    "tr.available_at, tr.id FOR UPDATE OF tr SKIP LOCKED",
+	    "= 0", "= 1", ">= 2");
+	d->rnd = (uint64_t)mono_ms() * 2654435761u + 1;
+	return d;
+}
+
+void disp_free(struct disp *d)
+{
+	if (!d)
+		return;
+	free(d->engine_id);
+	free(d->claim_sql);
+	free(d);
+}
+
+static unsigned rnd(struct disp *d)
+{
+	d->rnd ^= d->rnd << 13;
+	d->rnd ^= d->rnd >> 7;
+	d->rnd ^= d->rnd << 17;
+	return (unsigned)(d->rnd >> 11);
+}
+
+/* Appends to an unbounded buffer (which cannot refuse). */
+static void bput(struct buf *b, const char *s, size_t n)
+{
+	if (buf_append(b, s, n) != 0)
+		abort();
+}
+
+/* A PostgreSQL array literal of text values: {"a","b\"c"}. */
+static void array_add(struct buf *b, const char *s)
+{
+	bput(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			bput(b, "\\", 1);
+		bput(b, p, 1);
+	}
+	bput(b, "\"", 1);
+}
+
+static int has_label(const struct reg_exec *e, const char *l)
+{
+	for (int i = 0; i < e->nlabels; i++)
+		if (strcmp(e->labels[i], l) == 0)
+			return 1;
+	return 0;
+}
+
+/* Chooses an executor with credit among cand for a task run. */
+static struct reg_exec *choose(struct disp *d, struct reg *r, struct reg_exec **cand, int n,
+                               const char *route, const char *target)
+{
+	struct reg_exec *ok[256];
+	int k = 0;
+	const char *label = NULL;
+
+	if (target || (route && strncmp(route, "executor:", 9) == 0)) {
+		const char *id = target ? target : route + 9;
+		for (int i = 0; i < n; i++)
+			if (cand[i]->credit > 0 && strcmp(cand[i]->id, id) == 0)
+				return cand[i];
+		return NULL;
+	}
+	if (route && strncmp(route, "label:", 6) == 0)
+		label = route + 6;
+	for (int i = 0; i < n && k < 256; i++)
+		if (cand[i]->credit > 0 && (!label || has_label(cand[i], label)))
+			ok[k++] = cand[i];
+	if (k == 0)
+		return NULL;
+	if (route && strcmp(route, "random") == 0)
+		return ok[rnd(d) % (unsigned)k];
+	if (route && strcmp(route, "least-loaded") == 0) {
+		struct reg_exec *best = ok[0];
+		for (int i = 1; i < k; i++)
+			if (ok[i]->credit > best->credit ||
+			    (ok[i]->credit == best->credit && ok[i]->load < best->load))
+				best = ok[i];
+		return best;
+	}
+	/* round-robin (the default), label:, and broadcast for now */
+	return ok[r->rr++ % (unsigned)k];
+}
+
+/* ------------------------------------------------------------ templates */
+
+struct xctx {
+	json_t *params;  /* borrowed */
+	json_t *outputs; /* borrowed: task → outputs object, or NULL */
+	const struct row *row;
+	char run_id[24];
+	char sched[40];
+	char *tmp; /* last value made up for a lookup */
+	char err[256];
+};
+
+static const char *value_text(struct xctx *x, const json_t *v)
+{
+	free(x->tmp);
+	x->tmp = NULL;
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (!v || json_is_null(v))
+		return "";
+	x->tmp = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	return x->tmp ? x->tmp : "";
+}
+
+static const char *lookup(void *ud, const char *ref)
+{
+	struct xctx *x = ud;
+	if (strncmp(ref, "params.", 7) == 0) {
+		json_t *v = json_object_get(x->params, ref + 7);
+		if (!v) {
+			if (!x->err[0])
+				snprintf(x->err, sizeof x->err, "%s is not set", ref);
+			return "";
+		}
+		return value_text(x, v);
+	}
+	if (strncmp(ref, "tasks.", 6) == 0) {
+		const char *dot = strstr(ref + 6, ".output.");
+		json_t *v = NULL;
+		if (dot && x->outputs) {
+			char task[256];
+			snprintf(task, sizeof task, "%.*s", (int)(dot - (ref + 6)), ref + 6);
+			v = json_object_get(json_object_get(x->outputs, task), dot + 8);
+		}
+		if (!v) {
+			if (!x->err[0])
+				snprintf(x->err, sizeof x->err, "%s is not set", ref);
+			return "";
+		}
+		return value_text(x, v);
+	}
+	if (strcmp(ref, "run.id") == 0)
+		return x->run_id;
+	if (strcmp(ref, "run.workflow") == 0)
+		return x->row->workflow;
+	if (strcmp(ref, "run.task") == 0)
+		return x->row->task;
+	if (strcmp(ref, "schedule.time") == 0)
+		return x->sched;
+	return NULL; /* secrets.* and anything else: left for the executor */
+}
+
+/* Expands the string at *v in place. Returns 0 or -1 with x->err. */
+static int expand_value(struct xctx *x, json_t *holder, const char *key, size_t idx, json_t *v)
+{
+	char *out = NULL;
+	char err[256];
+	if (!json_is_string(v))
+		return 0;
+	if (!strstr(json_string_value(v), "${"))
+		return 0;
+	if (dsl_expand(json_string_value(v), lookup, x, &out, err, sizeof err) != 0) {
+		if (!x->err[0])
+			snprintf(x->err, sizeof x->err, "%s", err);
+		return -1;
+	}
+	if (x->err[0]) {
+		free(out);
+		return -1;
+	}
+	if (key)
+		json_object_set_new(holder, key, json_string(out));
+	else
+		json_array_set_new(holder, idx, json_string(out));
+	free(out);
+	return 0;
+}
+
+/* Every string inside v (objects and arrays, recursively). */
+static int expand_all(struct xctx *x, json_t *v)
+{
+	size_t i;
+	json_t *e;
+	const char *k;
+	void *tmp;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (json_is_string(e) ? expand_value(x, v, NULL, i, e) : expand_all(x, e))
+				return -1;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach_safe(v, tmp, k, e)
+		{
+			if (json_is_string(e) ? expand_value(x, v, k, 0, e) : expand_all(x, e))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int expand_step(struct xctx *x, json_t *step)
+{
+	json_t *v;
+	const char *type = json_string_value(json_object_get(step, "type"));
+	if (!type)
+		return 0;
+	if (strcmp(type, "shell") == 0 && expand_all(x, json_object_get(step, "argv")))
+		return -1;
+	if ((strcmp(type, "shell") == 0 || strcmp(type, "sh") == 0) &&
+	    expand_all(x, json_object_get(step, "env")))
+		return -1;
+	if (strcmp(type, "http") == 0) {
+		if (expand_value(x, step, "url", 0, json_object_get(step, "url")) ||
+		    expand_all(x, json_object_get(step, "headers")))
+			return -1;
+		v = json_object_get(step, "body");
+		if (json_is_string(v) ? expand_value(x, step, "body", 0, v) : expand_all(x, v))
+			return -1;
+	}
+	return 0;
+}
+
+static json_t *param_env(json_t *params, struct xctx *x)
+{
+	json_t *env = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(params, k, v)
+	{
+		char name[160];
+		size_t n = (size_t)snprintf(name, sizeof name, "WF_PARAM_");
+		for (const char *p = k; *p && n + 1 < sizeof name; p++)
+			name[n++] =
+			    isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+		name[n] = '\0';
+		json_object_set_new(env, name, json_string(value_text(x, v)));
+	}
+	return env;
+}
+
+/* The task frame for a claimed row, or NULL with the reason in err. */
+static json_t *build_task(struct disp *d, const struct row *w, json_t *run_outputs, char *err,
+                          size_t errlen)
+{
+	json_t *msg = NULL, *step = NULL, *params = NULL, *env = NULL;
+	struct xctx x;
+	char key[320];
+
+	memset(&x, 0, sizeof x);
+	x.row = w;
+	snprintf(x.run_id, sizeof x.run_id, "%lld", w->run_id);
+	if (w->sched_ms)
+		fmt_time_ms(w->sched_ms, x.sched, sizeof x.sched);
+	params = json_loads(w->params ? w->params : "{}", 0, NULL);
+	if (!json_is_object(params)) {
+		json_decref(params);
+		params = json_object();
+	}
+	x.params = params;
+	x.outputs = run_outputs;
+	step = json_deep_copy(json_object_get(w->spec, "step"));
+	if (!json_is_object(step)) {
+		snprintf(err, errlen, "the task has no step in its compiled DAG");
+		goto out;
+	}
+	if (expand_step(&x, step) != 0) {
+		snprintf(err, errlen, "cannot expand the step's templates: %s", x.err);
+		goto out;
+	}
+	env = param_env(params, &x);
+	snprintf(key, sizeof key, "%lld-%s", w->run_id, w->task);
+	json_t *timeout = json_object_get(w->spec, "timeout_ms");
+	json_t *breaker = json_object_get(w->spec, "breaker");
+	struct wire_task t = {
+	    .task_run_id = w->id,
+	    .attempt = w->attempt,
+	    .run_id = w->run_id,
+	    .workflow = w->workflow,
+	    .task = w->task,
+	    .step = step,
+	    .timeout_ms = json_is_integer(timeout) ? json_integer_value(timeout) : 0,
+	    .idempotency_key = key,
+	    .breaker = json_is_object(breaker) ? breaker : NULL,
+	    .env = env,
+	    .lease_ms = d->o.lease_ms,
+	    .engine_id = d->engine_id,
+	};
+	msg = wire_task(&t);
+	if (!msg)
+		snprintf(err, errlen, "cannot build the task frame");
+out:
+	free(x.tmp);
+	json_decref(step);
+	json_decref(params);
+	json_decref(env);
+	return msg;
+}
+
+/* ------------------------------------------------------------- outputs */
+
+struct run_outputs {
+	long long *run_id;
+	json_t **obj; /* task → outputs */
+	int n;
+};
+
+static void outputs_release(struct run_outputs *o)
+{
+	for (int i = 0; i < o->n; i++)
+		json_decref(o->obj[i]);
+	free(o->run_id);
+	free(o->obj);
+	memset(o, 0, sizeof *o);
+}
+
+static json_t *outputs_for(const struct run_outputs *o, long long run_id)
+{
+	for (int i = 0; i < o->n; i++)
+		if (o->run_id[i] == run_id)
+			return o->obj[i];
+	return NULL;
+}
+
+/* Upstream outputs of the runs whose tasks refer to tasks.*. */
+static int load_outputs(struct store *s, const struct row *rows, int n, struct run_outputs *o)
+{
+	struct buf ids;
+	int rc = -1, want = 0;
+	PGresult *res = NULL;
+
+	buf_init(&ids, 0);
+	bput(&ids, "{", 1);
+	o->run_id = xcalloc((size_t)n, sizeof *o->run_id);
+	o->obj = xcalloc((size_t)n, sizeof *o->obj);
+	for (int i = 0; i < n; i++) {
+		if (!rows[i].ex)
+			continue;
+		json_t *step = json_object_get(rows[i].spec, "step");
+		char *text = json_dumps(step, JSON_COMPACT);
+		int refers = text && strstr(text, "${tasks.");
+		free(text);
+		if (!refers || outputs_for(o, rows[i].run_id))
+			continue;
+		o->run_id[o->n] = rows[i].run_id;
+		o->obj[o->n++] = json_object();
+		char one[32];
+		int len = snprintf(one, sizeof one, "%s%lld", want++ ? "," : "", rows[i].run_id);
+		bput(&ids, one, (size_t)len);
+	}
+	bput(&ids, "}", 1);
+	if (want == 0) {
+		rc = 0;
+		goto out;
+	}
+	const char *p[1] = {ids.data};
+	res = store_execp(s, "disp_outputs", outputs_sql, 1, p);
+	if (!res)
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *obj = outputs_for(o, atoll(PQgetvalue(res, i, 0)));
+		json_t *v = json_loads(PQgetvalue(res, i, 2), 0, NULL);
+		if (obj && v)
+			json_object_set_new(obj, PQgetvalue(res, i, 1), v);
+		else
+			json_decref(v);
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	buf_release(&ids);
+	return rc;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void report_failure(struct ingest *g, const struct row *w, const char *error)
+{
+	json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:I, s:I}", "type", "finished",
+	                      "executor_id", w->ex->id, "task_run_id", (json_int_t)w->id, "attempt",
+	                      w->attempt, "status", "failed", "error", error, "started_ms",
+	                      (json_int_t)wall_ms(), "finished_ms", (json_int_t)wall_ms());
+	log_warn("task failed before dispatch", "run_id=%lld task=%s task_run_id=%lld error=\"%s\"",
+	         w->run_id, w->task, w->id, error);
+	if (m)
+		ingest_push_result(g, m);
+}
+
+static int requeue(struct store *s, json_t *failed)
+{
+	char *text = json_dumps(failed, JSON_COMPACT);
+	const char *p[1] = {text};
+	PGresult *res = store_execp(s, "disp_requeue", requeue_sql, 1, p);
+	int rc = res ? 0 : -1;
+	if (res)
+		log_info("requeued tasks that could not be sent", "count=%d",
+		         atoi(PQcmdTuples(res)));
+	PQclear(res);
+	free(text);
+	return rc;
+}
+
+/* Claims, assigns and sends for one pool. Returns tasks sent or -1. */
+static int run_pool(struct disp *d, struct store *s, struct reg *r, struct ingest *g,
+                    const char *pool, int *more)
+{
+	struct reg_exec **cand = xcalloc((size_t)r->n, sizeof *cand);
+	struct buf execs, labels;
+	struct row *rows = NULL;
+	struct run_outputs outs = {0};
+	json_t *assign = json_array(), *failed = json_array();
+	PGresult *claim = NULL, *mark = NULL;
+	long long *marked = NULL;
+	int ncand = 0, credit = 0, nrows = 0, nassigned = 0, sent = 0, rc = -1, in_tx = 0;
+	char *text = NULL;
+	char nbuf[16], lease[24];
+
+	buf_init(&execs, 0);
+	buf_init(&labels, 0);
+	bput(&execs, "{", 1);
+	bput(&labels, "{", 1);
+	for (int i = 0; i < r->n; i++) {
+		struct reg_exec *e = r->ex[i];
+		if (!reg_can_take(e) || strcmp(e->pool, pool) != 0)
+			continue;
+		cand[ncand++] = e;
+		credit += e->credit;
+		array_add(&execs, e->id);
+		for (int j = 0; j < e->nlabels; j++)
+			array_add(&labels, e->labels[j]);
+	}
+	bput(&execs, "}", 1);
+	bput(&labels, "}", 1);
+	if (credit == 0) {
+		rc = 0;
+		goto out;
+	}
+	int limit = credit < d->o.batch ? credit : d->o.batch;
+	snprintf(nbuf, sizeof nbuf, "%d", limit);
+	snprintf(lease, sizeof lease, "%lld", (long long)d->o.lease_ms);
+
+	if (store_begin(s) != 0)
+		goto out;
+	in_tx = 1;
+	const char *cp[4] = {pool, nbuf, execs.data, labels.data};
+	claim = store_execp(s, "disp_claim", d->claim_sql, 4, cp);
+	if (!claim)
+		goto out;
+	nrows = PQntuples(claim);
+	if (nrows == limit)
+		*more = 1;
+	rows = xcalloc((size_t)(nrows ? nrows : 1), sizeof *rows);
+	for (int i = 0; i < nrows; i++) {
+		struct row *w = &rows[i];
+		w->id = atoll(PQgetvalue(claim, i, 0));
+		w->run_id = atoll(PQgetvalue(claim, i, 1));
+		w->task = PQgetvalue(claim, i, 2);
+		w->workflow = PQgetvalue(claim, i, 3);
+		w->spec = json_loads(PQgetvalue(claim, i, 4), 0, NULL);
+		w->params = PQgetvalue(claim, i, 5);
+		w->sched_ms = PQgetisnull(claim, i, 6) ? 0 : atoll(PQgetvalue(claim, i, 6));
+		const char *target = PQgetisnull(claim, i, 7) ? NULL : PQgetvalue(claim, i, 7);
+		const char *route = json_string_value(json_object_get(w->spec, "route"));
+		w->ex = choose(d, r, cand, ncand, route, target);
+		if (!w->ex)
+			continue;
+		w->ex->credit--;
+		nassigned++;
+		json_array_append_new(
+		    assign, json_pack("{s:I, s:s}", "id", (json_int_t)w->id, "ex", w->ex->id));
+	}
+	if (nassigned == 0) {
+		store_rollback(s);
+		in_tx = 0;
+		rc = 0;
+		goto out;
+	}
+	text = json_dumps(assign, JSON_COMPACT);
+	const char *mp[2] = {text, lease};
+	mark = store_execp(s, "disp_mark", mark_sql, 2, mp);
+	if (!mark)
+		goto out;
+	if (store_commit(s) != 0)
+		goto out; /* in_tx stays set: the credit goes back */
+	in_tx = 0;
+
+	/* The new attempt numbers, by task run id. */
+	int nm = PQntuples(mark);
+	marked = xcalloc((size_t)(nm ? nm : 1) * 2, sizeof *marked);
+	for (int i = 0; i < nm; i++) {
+		marked[2 * i] = atoll(PQgetvalue(mark, i, 0));
+		marked[2 * i + 1] = atoll(PQgetvalue(mark, i, 1));
+	}
+	qsort(marked, (size_t)nm, 2 * sizeof *marked, cmp_ll);
+	for (int i = 0; i < nrows; i++) {
+		if (!rows[i].ex)
+			continue;
+		long long *m = bsearch(&rows[i].id, marked, (size_t)nm, 2 * sizeof *marked, cmp_ll);
+		if (!m) { /* not updated after all (cannot happen under the lock) */
+			reg_unclaim(rows[i].ex);
+			rows[i].ex = NULL;
+			continue;
+		}
+		rows[i].attempt = (int)m[1];
+	}
+	if (load_outputs(s, rows, nrows, &outs) != 0)
+		log_warn("cannot read upstream outputs", "error=\"%s\"", store_error(s));
+
+	for (int i = 0; i < nrows; i++) {
+		struct row *w = &rows[i];
+		char err[512];
+		if (!w->ex)
+			continue;
+		json_t *msg = build_task(d, w, outputs_for(&outs, w->run_id), err, sizeof err);
+		if (!msg) {
+			report_failure(g, w, err);
+			reg_unclaim(w->ex);
+			continue;
+		}
+		if (reg_send_task(r, w->ex, msg, w->id, w->attempt) != 0) {
+			reg_unclaim(w->ex);
+			json_array_append_new(
+			    failed,
+			    json_pack("{s:I, s:i}", "id", (json_int_t)w->id, "att", w->attempt));
+		} else {
+			sent++;
+			log_debug("task sent",
+			          "run_id=%lld task=%s task_run_id=%lld attempt=%d "
+			          "executor_id=%s",
+			          w->run_id, w->task, w->id, w->attempt, w->ex->id);
+		}
+		json_decref(msg);
+	}
+	if (json_array_size(failed) > 0 && requeue(s, failed) != 0)
+		log_warn("cannot requeue unsent tasks: their leases will expire",
+		         "count=%zu error=\"%s\"", json_array_size(failed), store_error(s));
+	rc = sent;
+out:
+	if (in_tx) {
+		store_rollback(s);
+		/* Nothing was claimed: give the credit back. */
+		for (int i = 0; i < nrows; i++)
+			if (rows[i].ex)
+				reg_unclaim(rows[i].ex);
+	}
+	for (int i = 0; i < nrows; i++)
+		json_decref(rows[i].spec);
+	free(rows);
+	free(marked);
+	free(text);
+	free(cand);
+	outputs_release(&outs);
+	PQclear(claim);
+	PQclear(mark);
+	json_decref(assign);
+	json_decref(failed);
+	buf_release(&execs);
+	buf_release(&labels);
+	return rc;
+}
+
+int disp_run(struct disp *d, struct store *s, struct reg *r, struct ingest *g, int *more)
+{
+	const char *pools[64];
+	int npools = 0, total = 0;
+
+	*more = 0;
+	for (int i = 0; i < r->n && npools < 64; i++) {
+		struct reg_exec *e = r->ex[i];
+		if (!reg_can_take(e))
+			continue;
+		int seen = 0;
+		for (int j = 0; j < npools; j++)
+			seen |= strcmp(pools[j], e->pool) == 0;
+		if (!seen)
+			pools[npools++] = e->pool;
+	}
+	for (int i = 0; i < npools; i++) {
+		int n = run_pool(d, s, r, g, pools[i], more);
+		if (n < 0)
+			return -1;
+		total += n;
+	}
+	return total;
+}

@@ -1,0 +1,253 @@
+/* The ingester: frames in, batches out. */
+#include "ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "runs.h"
+#include "util.h"
+#include "wire.h"
+#include "xalloc.h"
+
+#define FULL_LOG_EVERY_MS 5000
+
+struct ingest {
+	size_t max;
+	/* finished frames (owned), oldest first */
+	json_t **res;
+	size_t nres, capres;
+	/* started records */
+	long long *st_id;
+	int *st_att;
+	int64_t *st_at;
+	size_t nst, capst;
+	/* scratch for runs_apply_results */
+	struct task_result *tr;
+	size_t captr;
+	int64_t full_logged_ms;
+	unsigned long long dropped_results, dropped_started, malformed;
+};
+
+struct ingest *ingest_new(size_t max_buffer)
+{
+	struct ingest *g = xcalloc(1, sizeof *g);
+	g->max = max_buffer ? max_buffer : 100000;
+	return g;
+}
+
+void ingest_free(struct ingest *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nres; i++)
+		json_decref(g->res[i]);
+	free(g->res);
+	free(g->st_id);
+	free(g->st_att);
+	free(g->st_at);
+	free(g->tr);
+	free(g);
+}
+
+size_t ingest_pending(const struct ingest *g)
+{
+	return g->nres + g->nst;
+}
+
+static void log_full(struct ingest *g, const char *what)
+{
+	int64_t now = mono_ms();
+	if (now - g->full_logged_ms < FULL_LOG_EVERY_MS)
+		return;
+	g->full_logged_ms = now;
+	log_error("ingest buffer full: dropping (leases will recover the tasks)",
+	          "what=%s buffered=%zu dropped_results=%llu dropped_started=%llu", what, g->max,
+	          g->dropped_results, g->dropped_started);
+}
+
+void ingest_push_result(struct ingest *g, json_t *finished)
+{
+	if (g->nres >= g->max) {
+		g->dropped_results++;
+		log_full(g, "results");
+		json_decref(finished);
+		return;
+	}
+	if (g->nres == g->capres) {
+		g->capres = g->capres ? g->capres * 2 : 1024;
+		g->res = xrealloc(g->res, g->capres * sizeof *g->res);
+	}
+	g->res[g->nres++] = finished;
+}
+
+static void push_started(struct ingest *g, long long id, int attempt, int64_t at_ms)
+{
+	if (g->nst >= g->max) {
+		g->dropped_started++;
+		log_full(g, "started");
+		return;
+	}
+	if (g->nst == g->capst) {
+		g->capst = g->capst ? g->capst * 2 : 1024;
+		g->st_id = xrealloc(g->st_id, g->capst * sizeof *g->st_id);
+		g->st_att = xrealloc(g->st_att, g->capst * sizeof *g->st_att);
+		g->st_at = xrealloc(g->st_at, g->capst * sizeof *g->st_at);
+	}
+	g->st_id[g->nst] = id;
+	g->st_att[g->nst] = attempt;
+	g->st_at[g->nst] = at_ms;
+	g->nst++;
+}
+
+int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *data, size_t len)
+{
+	json_t *msg = NULL;
+	char err[256];
+	int rc = -1;
+
+	if (wire_decode(data, len, &msg, err, sizeof err) != 0) {
+		g->malformed++;
+		log_warn("dropping a malformed frame", "reason=\"%s\" bytes=%zu", err, len);
+		goto out;
+	}
+	const char *type = wire_type(msg);
+	const char *exec_id = json_string_value(json_object_get(msg, "executor_id"));
+	long long id = json_integer_value(json_object_get(msg, "task_run_id"));
+	int attempt = (int)json_integer_value(json_object_get(msg, "attempt"));
+	rc = 0;
+	if (strcmp(type, "finished") == 0) {
+		reg_finished(r, exec_id, id, attempt);
+		ingest_push_result(g, msg);
+		msg = NULL;
+		rc = 1;
+	} else if (strcmp(type, "started") == 0) {
+		reg_started(r, exec_id, id, attempt);
+		push_started(g, id, attempt, json_integer_value(json_object_get(msg, "at_ms")));
+	} else if (strcmp(type, "heartbeat") == 0) {
+		reg_heartbeat(r, s, msg);
+	} else if (strcmp(type, "hello") == 0) {
+		reg_hello(r, msg);
+	} else if (strcmp(type, "bye") == 0) {
+		reg_bye(r, msg);
+	} else {
+		g->malformed++;
+		log_warn("dropping a frame an engine does not take", "type=%s executor_id=%s", type,
+		         exec_id ? exec_id : "");
+		rc = -1;
+	}
+out:
+	json_decref(msg);
+	return rc;
+}
+
+static int64_t int_or(const json_t *o, const char *key, int64_t dflt)
+{
+	const json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static void to_result(const json_t *m, struct task_result *t)
+{
+	const json_t *v;
+	memset(t, 0, sizeof *t);
+	t->task_run_id = json_integer_value(json_object_get(m, "task_run_id"));
+	t->attempt = (int)json_integer_value(json_object_get(m, "attempt"));
+	t->executor_id = json_string_value(json_object_get(m, "executor_id"));
+	t->status = json_string_value(json_object_get(m, "status"));
+	v = json_object_get(m, "exit_code");
+	if (json_is_integer(v)) {
+		t->exit_code = (int)json_integer_value(v);
+		t->has_exit_code = 1;
+	}
+	v = json_object_get(m, "http_status");
+	if (json_is_integer(v)) {
+		t->http_status = (int)json_integer_value(v);
+		t->has_http_status = 1;
+	}
+	t->output = json_string_value(json_object_get(m, "output"));
+	t->error = json_string_value(json_object_get(m, "error"));
+	t->duration_ms = int_or(m, "duration_ms", 0);
+	v = json_object_get(m, "outputs");
+	t->outputs = json_is_object(v) ? (json_t *)v : NULL;
+	t->started_ms = int_or(m, "started_ms", 0);
+	t->finished_ms = int_or(m, "finished_ms", 0);
+}
+
+/* 1 when the last failure may go away by itself (connection, shutdown,
+ * resources, deadlock or serialization, locks): retry, never drop. */
+static int transient(const struct store *s)
+{
+	static const char *const classes[] = {"08", "57", "53", "40", "55", "58", NULL};
+	const char *st = store_sqlstate(s);
+	if (store_down(s) || !st[0])
+		return 1;
+	for (int i = 0; classes[i]; i++)
+		if (strncmp(st, classes[i], 2) == 0)
+			return 1;
+	return 0;
+}
+
+/* A batch failed while the database is up: applies its results one by one
+ * and drops (with an error) each one the database refuses on its own, so a
+ * poison result cannot block every result behind it; its task comes back
+ * through lease expiry. Returns 0, or -1 when the database went away. */
+static int isolate(struct ingest *g, struct store *s, size_t from, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		to_result(g->res[from + i], &g->tr[i]);
+		if (runs_apply_results(s, &g->tr[i], 1) >= 0)
+			continue;
+		if (transient(s))
+			return -1;
+		log_error("dropping a result the database refuses",
+		          "task_run_id=%lld attempt=%d executor_id=%s error=\"%s\"",
+		          g->tr[i].task_run_id, g->tr[i].attempt,
+		          g->tr[i].executor_id ? g->tr[i].executor_id : "", store_error(s));
+	}
+	return 0;
+}
+
+int ingest_apply(struct ingest *g, struct store *s, int batch)
+{
+	int applied = 0;
+	size_t done = 0;
+
+	if (batch <= 0)
+		batch = 500;
+	if (g->nst > 0) {
+		if (runs_apply_started(s, g->st_id, g->st_att, g->st_at, (int)g->nst) != 0) {
+			if (transient(s))
+				return -1;
+			/* The database is up but refused: never let one bad record
+			 * block the stream (started records are informative). */
+			log_warn("dropping started records the database refused",
+			         "count=%zu error=\"%s\"", g->nst, store_error(s));
+		}
+		g->nst = 0;
+	}
+	if ((size_t)batch > g->captr) {
+		g->captr = (size_t)batch;
+		g->tr = xrealloc(g->tr, g->captr * sizeof *g->tr);
+	}
+	while (done < g->nres) {
+		size_t n = g->nres - done;
+		if (n > (size_t)batch)
+			n = (size_t)batch;
+		for (size_t i = 0; i < n; i++)
+			to_result(g->res[done + i], &g->tr[i]);
+		if (runs_apply_results(s, g->tr, (int)n) < 0) {
+			if (transient(s) || isolate(g, s, done, n) != 0)
+				break;
+		}
+		for (size_t i = 0; i < n; i++)
+			json_decref(g->res[done + i]);
+		done += n;
+		applied += (int)n;
+	}
+	if (done > 0) {
+		memmove(g->res, g->res + done, (g->nres - done) * sizeof *g->res);
+		g->nres -= done;
+	}
+	return g->nres > 0 ? -1 : applied;
+}

@@ -1,0 +1,39 @@
+/* The ingester: decodes frames from executors, hands hello / heartbeat /
+ * bye to the registry at once, and buffers `started` and `finished` until
+ * they are applied to PostgreSQL in batches. The buffers are bounded; while
+ * the database is away results wait here (and are retried), so executors
+ * are never blocked. */
+#ifndef WF_INGEST_H
+#define WF_INGEST_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "registry.h"
+#include "store.h"
+
+struct ingest;
+
+/* max_buffer bounds buffered results and buffered started records each. */
+struct ingest *ingest_new(size_t max_buffer);
+void ingest_free(struct ingest *g);
+
+/* Decodes and routes one frame (data borrowed). Malformed or unknown
+ * frames are logged at warn and dropped. Returns 1 for a `finished` (a slot
+ * was freed), 0 for any other accepted frame, -1 for a dropped one. */
+int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *data, size_t len);
+
+/* Queues a result the engine made itself (a `finished` frame, stolen),
+ * e.g. a task that failed before it could be sent. */
+void ingest_push_result(struct ingest *g, json_t *finished);
+
+/* Results and started records waiting to be applied. */
+size_t ingest_pending(const struct ingest *g);
+
+/* Applies the buffered started records, then the results, at most batch
+ * results per transaction. Returns the number of results applied (stale
+ * ones included), or -1 when the database failed: what was not applied is
+ * kept for the next call. */
+int ingest_apply(struct ingest *g, struct store *s, int batch) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Faults: an executor killed mid-task, a frozen executor whose late result
+# is stale, the engine killed -9 and restarted, PostgreSQL restarted under a
+# running engine, and SIGTERM draining.
+. "$(dirname "$0")/../lib/harness.sh"
+it_setup engine_faults
+it_engine --insecure-local --lease 3s --heartbeat 1s --poll-ms 100 || exit 1
+it_executor k1 --heartbeat-ms 1000 --slots 2
+K1=$EXECUTOR_PID
+it_executor k2 --heartbeat-ms 1000 --slots 2
+K2=$EXECUTOR_PID
+D=$IT_DIR
+wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+
+pid_of() { case $1 in k1) echo "$K1" ;; k2) echo "$K2" ;; k3) echo "$K3" ;; esac; }
+
+# ------------------------------------------------------ executor killed -9
+cat >"$D/killexec.yaml" <<YAML
+name: killexec
+tasks:
+  work:
+    shell: [sh, -c, 'sleep 2; echo "\$WF_ATTEMPT" >> $D/killexec.out']
+    retries: 2
+    backoff: {initial: 100ms, jitter: none}
+YAML
+it_submit "$D/killexec.yaml" >/dev/null
+run=$(it_trigger killexec)
+wait_for 10 test "$(tr_q "$run" work state)" = running
+victim=$(tr_q "$run" work executor_id)
+kill -9 "$(pid_of "$victim")"
+t0=$SECONDS
+wait_run_final 30 "$run"
+check "executor killed: run succeeded (after $((SECONDS - t0))s)" test "$(run_state "$run")" = succeeded
+check "executor killed: attempt 2 ran on the other executor" test "$(tr_q "$run" work "attempt || executor_id")" = "2$([ "$victim" = k1 ] && echo k2 || echo k1)"
+check "executor killed: attempt 1 recorded lost" test "$(psql_q "SELECT a.state FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.attempt = 1 AND NOT a.stale")" = lost
+check "executor killed: marked lost in the executors table" wait_for 5 test "$(psql_q "SELECT state FROM executors WHERE id = '$victim'")" = lost
+
+# ------------------------------------- frozen executor: its result is stale
+it_executor k3 --heartbeat-ms 1000 --slots 2
+K3=$EXECUTOR_PID
+wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+cat >"$D/stale.yaml" <<YAML
+name: stale
+tasks:
+  work:
+    shell: [sh, -c, 'sleep 1; echo "\$WF_ATTEMPT" >> $D/stale.out']
+    retries: 2
+    backoff: {initial: 100ms, jitter: none}
+YAML
+it_submit "$D/stale.yaml" >/dev/null
+run=$(it_trigger stale)
+wait_for 10 test "$(tr_q "$run" work state)" = running
+frozen=$(tr_q "$run" work executor_id)
+kill -STOP "$(pid_of "$frozen")"
+wait_for 15 test "$(tr_q "$run" work attempt)" = 2
+kill -CONT "$(pid_of "$frozen")"
+wait_run_final 20 "$run"
+check "frozen executor: run succeeded with attempt 2" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
+check "frozen executor: its late result was recorded stale" wait_for 5 test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.stale AND a.attempt = 1")" = 1
+check "frozen executor: the stale result did not change the task run" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
+check "frozen executor: back online after it resumed" wait_for 5 test "$(psql_q "SELECT state FROM executors WHERE id = '$frozen'")" = online
+
+# --------------------------------------------- engine killed -9, restarted
+cat >"$D/crash.yaml" <<YAML
+name: crash
+defaults:
+  retries: 3
+  backoff: {initial: 100ms, jitter: none}
+tasks:
+YAML
+for i in 1 2 3 4 5 6; do printf '  s%d: {sleep: 1500ms}\n' "$i" >>"$D/crash.yaml"; done
+printf '  join: {needs: [s1, s2, s3, s4, s5, s6], noop: {}}\n' >>"$D/crash.yaml"
+it_submit "$D/crash.yaml" >/dev/null
+run=$(it_trigger crash)
+wait_for 10 test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'")" -ge 2
+kill -9 "$ENGINE_PID"
+wait "$ENGINE_PID" 2>/dev/null
+sleep 1
+IT_HTTP_PORT=$IT_HTTP_PORT_USED IT_ZMQ_PORT=$IT_ZMQ_PORT_USED it_engine --insecure-local --lease 3s --heartbeat 1s --poll-ms 100
+check "engine restarted on the same ports" test $? = 0
+t0=$SECONDS
+wait_run_final 40 "$run"
+check "engine killed: run finished after restart ($((SECONDS - t0))s)" test "$(run_state "$run")" = succeeded
+check "engine killed: every task run final, none running" test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state <> 'succeeded'")" = 0
+check "engine killed: no attempt left running" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'running'")" = 0
+
+# -------------------------------------------- PostgreSQL restarted under us
+cat >"$D/dbdown.yaml" <<YAML
+name: dbdown
+defaults:
+  retries: 3
+  backoff: {initial: 100ms, jitter: none}
+tasks:
+YAML
+for i in 1 2 3 4 5 6 7 8; do printf '  t%d: {sleep: %dms}\n' "$i" $((i * 300)) >>"$D/dbdown.yaml"; done
+it_submit "$D/dbdown.yaml" >/dev/null
+run=$(it_trigger dbdown)
+wait_for 10 test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'")" -ge 2
+pg_stop "$PGHOST"
+sleep 2
+url=$WF_DATABASE_URL
+pg_start "$PGHOST" >/dev/null
+export WF_DATABASE_URL=$url # pg_start points it at the postgres database
+check "database restart: engine still running" kill -0 "$ENGINE_PID"
+wait_run_final 40 "$run"
+check "database restart: run succeeded" test "$(run_state "$run")" = succeeded
+check "database restart: results buffered, not lost (no task ran twice)" test "$(psql_q "SELECT max(attempt) FROM task_runs WHERE run_id = $run")" = 1
+check "database restart: engine reported the outage and the recovery" grep -q "database work resumed" "$D"/engine-*.log
+
+# ------------------------------------------------------------ SIGTERM drain
+kill -TERM "$ENGINE_PID"
+wait_for 15 bash -c "! kill -0 $ENGINE_PID 2>/dev/null"
+wait "$ENGINE_PID"
+check "SIGTERM: engine drained and exited 0" test $? = 0
+check "SIGTERM: logged the drain" grep -q "draining" "$D"/engine-*.log
