@@ -18,8 +18,10 @@
  *   skip    record a skipped firing (event schedule.skipped), start nothing
  *   queue   create the run as 'queued'; runs start one at a time, FIFO
  *   replace cancel the active runs, start the new one
- * Queued runs are promoted at every tick, oldest first, while the
- * workflow is under its limit. */
+ * Queued runs (from overlap queue, max_active_runs or a backfill) are
+ * promoted at every tick, oldest first, while the workflow is under its
+ * limit: one at a time for overlap queue, skip and replace, else
+ * max_active_runs (or no limit). */
 #include "sched.h"
 
 #include <jansson.h>
@@ -352,7 +354,8 @@ static int promote_queued(struct store *s)
 {
 	PGresult *r = store_execp(
 	    s, "sched_promote",
-	    "WITH lim AS (SELECT w.id AS wf, CASE WHEN s.overlap IN ('queue', 'skip') THEN 1 "
+	    "WITH lim AS (SELECT w.id AS wf, CASE WHEN s.overlap IN ('queue', 'skip', 'replace') "
+	    "THEN 1 "
 	    "    WHEN coalesce((v.dag->>'max_active_runs')::int, 0) > 0 "
 	    "    THEN (v.dag->>'max_active_runs')::int END AS lim, "
 	    "  (SELECT count(*) FROM runs x WHERE x.workflow_id = w.id AND x.state = 'running') AS "
