@@ -74,6 +74,73 @@ int cmd_migrate(int argc, char **argv)
 }
 
 /* Tokens: "wf_" + 32 random bytes in hex; only the SHA-256 is stored. */
+static void token_hash(const char *token, char *hash)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	hex_encode(digest, sizeof digest, hash);
+}
+
+int cli_token_create(const char *role, const char *name, char *token, size_t len)
+{
+	char hash[2 * crypto_hash_sha256_BYTES + 1];
+	unsigned char raw[32];
+	PGconn *db = NULL;
+	PGresult *r = NULL;
+	int rc = EXIT_FAIL;
+
+	if (len < CLI_TOKEN_LEN || sodium_init() < 0)
+		goto out;
+	randombytes_buf(raw, sizeof raw);
+	memcpy(token, "wf_", 3);
+	hex_encode(raw, sizeof raw, token + 3);
+	token_hash(token, hash);
+	db = connect_db();
+	if (!db) {
+		rc = EXIT_UNAVAIL;
+		goto out;
+	}
+	const char *params[3] = {name, role, hash};
+	r = PQexecParams(db, "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)", 3,
+	                 NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (state && strcmp(state, "23505") == 0)
+			fprintf(stderr, "wfctl: a token named '%s' already exists\n", name);
+		else
+			fprintf(stderr, "wfctl: token create: %s", PQresultErrorMessage(r));
+		goto out;
+	}
+	rc = EXIT_OK;
+out:
+	if (rc != EXIT_OK && len > 0)
+		sodium_memzero(token, len);
+	sodium_memzero(raw, sizeof raw);
+	PQclear(r);
+	PQfinish(db);
+	return rc;
+}
+
+int cli_token_known(const char *token)
+{
+	char hash[2 * crypto_hash_sha256_BYTES + 1];
+	int known = -1;
+	PGconn *db = connect_db();
+	if (!db)
+		return -1;
+	token_hash(token, hash);
+	const char *params[1] = {hash};
+	PGresult *r = PQexecParams(db, "SELECT 1 FROM api_tokens WHERE hash = $1", 1, NULL, params,
+	                           NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		known = PQntuples(r) > 0;
+	else
+		fprintf(stderr, "wfctl: cannot look up the token: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(db);
+	return known;
+}
+
 static int token_create(int argc, char **argv)
 {
 	const char *role = NULL, *name = NULL;
@@ -96,32 +163,11 @@ static int token_create(int argc, char **argv)
 		fprintf(stderr, "wfctl: --role '%s': expected viewer, operator or admin\n", role);
 		return EXIT_USAGE;
 	}
-	if (sodium_init() < 0)
-		return EXIT_FAIL;
-	unsigned char raw[32], digest[crypto_hash_sha256_BYTES];
-	char token[3 + 64 + 1], hash[2 * crypto_hash_sha256_BYTES + 1];
-	randombytes_buf(raw, sizeof raw);
-	memcpy(token, "wf_", 3);
-	hex_encode(raw, sizeof raw, token + 3);
-	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
-	hex_encode(digest, sizeof digest, hash);
-
-	PGconn *db = connect_db();
-	if (!db)
-		return EXIT_UNAVAIL;
-	const char *params[3] = {name, role, hash};
-	PGresult *r =
-	    PQexecParams(db, "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)", 3,
-	                 NULL, params, NULL, NULL, 0);
-	int rc = EXIT_OK;
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-		if (state && strcmp(state, "23505") == 0)
-			fprintf(stderr, "wfctl: a token named '%s' already exists\n", name);
-		else
-			fprintf(stderr, "wfctl: token create: %s", PQresultErrorMessage(r));
-		rc = EXIT_FAIL;
-	} else if (cli_opts.json) {
+	char token[CLI_TOKEN_LEN];
+	int rc = cli_token_create(role, name, token, sizeof token);
+	if (rc != EXIT_OK)
+		return rc;
+	if (cli_opts.json) {
 		json_t *o = json_pack("{s:s,s:s,s:s}", "name", name, "role", role, "token", token);
 		char *s = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", s);
@@ -131,8 +177,6 @@ static int token_create(int argc, char **argv)
 		printf("%s\n", token);
 		fprintf(stderr, "token '%s' (%s) created; it is shown only once\n", name, role);
 	}
-	PQclear(r);
-	PQfinish(db);
 	sodium_memzero(token, sizeof token);
 	return rc;
 }
