@@ -1,6 +1,7 @@
 /* wfctl: one file per group of commands, each an entry in cli/main.c. */
 #ifndef WF_CLI_H
 #define WF_CLI_H
+#include <stddef.h>
 
 /* Exit codes that mean something to scripts. */
 enum {
@@ -56,6 +57,21 @@ int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((form
 int cmd_migrate(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 
+/* Room for a token: "wf_" + 64 hex digits + NUL. */
+#define CLI_TOKEN_LEN 68
+/* Creates an API token with role and name in the database of
+ * WF_DATABASE_URL (only its hash is stored) and writes it to token (len >=
+ * CLI_TOKEN_LEN). Returns EXIT_OK, or an exit code with the reason printed
+ * on stderr. */
+int cli_token_create(const char *role, const char *name, char *token, size_t len)
+    __attribute__((warn_unused_result));
+/* 1 when the token's hash is in the database, 0 when not, -1 when the
+ * database could not be asked (message printed). */
+int cli_token_known(const char *token) __attribute__((warn_unused_result));
+
+/* cmd_dev.c: a private PostgreSQL, an engine and executors in ./.wf/. */
+int cmd_dev(int argc, char **argv);
+
 /* cmd_offline.c: no engine, no database. */
 int cmd_validate(int argc, char **argv);
 int cmd_next(int argc, char **argv);
@@ -67,6 +83,16 @@ int cmd_workflows(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_unpause(int argc, char **argv);
 int cmd_executors(int argc, char **argv);
+
+/* cmd_admin.c: administration over HTTP. cmd_token_admin handles
+ * "token list|revoke" and hands "token create" to cmd_token;
+ * cmd_submit_prune is cmd_submit plus --prune. */
+int cmd_dlq(int argc, char **argv);
+int cmd_token_admin(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_submit_prune(int argc, char **argv);
+int cmd_schedules(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 /* cmd_runs.c: runs over HTTP. */
 int cmd_run(int argc, char **argv);

@@ -18,7 +18,8 @@ static const struct command commands[] = {
     {"validate", cmd_validate, "compile workflow files and report errors (offline)"},
     {"graph", cmd_graph, "print a workflow's DAG as text or Graphviz dot (offline)"},
     {"next", cmd_next, "the next fire times of a cron expression (offline)"},
-    {"submit", cmd_submit, "compile and upload workflow files"},
+    {"submit", cmd_submit_prune, "compile and upload workflow files (--prune deletes the rest)"},
+    {"plan", cmd_plan, "compare workflow files with the engine: new, changed, removed"},
     {"workflows", cmd_workflows, "list workflows"},
     {"pause", cmd_pause, "stop a workflow's schedule"},
     {"unpause", cmd_unpause, "restart a workflow's schedule"},
@@ -29,8 +30,12 @@ static const struct command commands[] = {
     {"resume", cmd_resume, "re-run the failed tasks of a run"},
     {"cancel", cmd_cancel, "cancel a run"},
     {"executors", cmd_executors, "list executors"},
+    {"schedules", cmd_schedules, "list schedules and their next fire times"},
+    {"dlq", cmd_dlq, "dead letters: list, retry ID, drop ID"},
+    {"events", cmd_events, "recent events (--follow streams them)"},
     {"migrate", cmd_migrate, "apply the missing database migrations"},
-    {"token", cmd_token, "token create --role viewer|operator|admin --name NAME"},
+    {"token", cmd_token_admin, "token create --role R --name N | list | revoke NAME"},
+    {"dev", cmd_dev, "a private PostgreSQL, engine and executors in ./.wf (Ctrl-C stops)"},
     {NULL, NULL, NULL},
 };
 

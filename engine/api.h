@@ -11,7 +11,13 @@ struct api_opts {
 	const char *engine_id;
 	int insecure_local; /* no tokens needed; loopback only */
 	int allow_remote;   /* listen beyond loopback */
-	int threads;        /* HTTP worker threads and DB connections */
+	int threads;        /* DB connections of the HTTP handlers (default 4) */
+	/* Rate limit per token, or per client IP for requests without one:
+	 * a token bucket refilled at rate_per_s with room for rate_burst.
+	 * 0 = the defaults (50/s, burst 100); rate_per_s < 0 = no limit. */
+	int rate_per_s;
+	int rate_burst;
+	int max_streams; /* concurrent SSE streams, 0 = 32; more get 503 */
 };
 
 struct api;

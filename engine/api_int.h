@@ -4,7 +4,9 @@
 #ifndef WF_API_INT_H
 #define WF_API_INT_H
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth.h"
 #include "runs.h"
@@ -12,6 +14,8 @@
 
 struct MHD_Connection;
 struct MHD_Daemon;
+struct MHD_Response;
+struct api_rate;
 
 /* Request bodies larger than this are refused with 413. */
 #define API_MAX_BODY (1024 * 1024)
@@ -20,6 +24,11 @@ struct MHD_Daemon;
 /* List pagination. */
 #define API_LIMIT_DEFAULT 50
 #define API_LIMIT_MAX     500
+
+/* Defaults of the rate limit and of the SSE streams (api.h). */
+#define API_RATE_DEFAULT    50
+#define API_BURST_DEFAULT   100
+#define API_STREAMS_DEFAULT 32
 
 /* RFC 3339 UTC text of a timestamptz expression, in SQL ("x" is SQL text). */
 #define API_TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -30,9 +39,14 @@ struct api {
 	struct auth *auth;
 	char *web_dir; /* NULL = no static files */
 	char *engine_id;
+	char *conninfo; /* NULL = store_default_conninfo(): for SSE connections */
 	int insecure_local;
 	int threads;
 	int port;
+	struct api_rate *rate; /* NULL = no limit */
+	int max_streams;
+	atomic_int streams;  /* SSE streams open now */
+	atomic_int stopping; /* set by api_stop: streams end */
 };
 
 #define API_MAX_CAPS 3
@@ -58,6 +72,10 @@ struct api_resp {
 	const char *content_type; /* static string */
 	char allow[64];           /* Allow header for 405, "" when none */
 	int www_authenticate;     /* add WWW-Authenticate: Bearer */
+	int retry_after;          /* > 0: add Retry-After (seconds) */
+	/* A response built by the handler (a stream): when set, http.c adds
+	 * the common headers, queues and destroys it, and ignores body. */
+	struct MHD_Response *raw;
 };
 
 typedef void (*api_handler)(struct api_req *rq, struct api_resp *rs);
@@ -73,6 +91,28 @@ struct api_route {
 extern const struct api_route api_workflow_routes[];
 extern const struct api_route api_run_routes[];
 extern const struct api_route api_misc_routes[];
+extern const struct api_route api_event_routes[];
+extern const struct api_route api_token_routes[];
+extern const struct api_route api_dlq_routes[];
+extern const struct api_route api_job_routes[];
+extern const struct api_route api_task_routes[];
+extern const struct api_route api_backfill_routes[]; /* api_backfill.c */
+
+/* Every route table the server matches against, in order (http.c); *n
+ * receives their count. For the tests, which walk every route. */
+const struct api_route *const *api_route_tables(size_t *n);
+
+/* ---- rate limit (api_rate.c): token buckets keyed by a string */
+
+/* per_s > 0 tokens a second, burst >= 1. */
+struct api_rate *api_rate_new(int per_s, int burst);
+void api_rate_free(struct api_rate *r);
+/* Takes one token from key's bucket. Returns 0 when allowed, else the
+ * milliseconds until a token is available. Thread-safe. */
+int64_t api_rate_take(struct api_rate *r, const char *key);
+/* The configured rate and burst (for messages). */
+int api_rate_per_s(const struct api_rate *r);
+int api_rate_burst(const struct api_rate *r);
 
 /* ---- response helpers (http.c) */
 
@@ -117,6 +157,20 @@ void api_list(struct api_req *rq, struct api_resp *rs, const char *sql, int npar
  * status, or 404 not_found with the message when no row came back. */
 void api_one(struct api_req *rq, struct api_resp *rs, const char *sql, int nparams,
              const char *const *params, int status, const char *notfound_msg);
+
+/* The client's IP address as text into out ("?" when unknown). */
+void api_client_ip(struct api_req *rq, char *out, size_t outlen);
+
+/* Appends an event row (kind, optional workflow by name, run, task run,
+ * data object borrowed, may be NULL) with the request's actor and sends
+ * NOTIFY wf_events. Returns 0 or -1 (logged; the action itself is done). */
+int api_event(struct api_req *rq, const char *kind, const char *workflow, long long run_id,
+              long long task_run_id, json_t *data);
+
+/* Soft-deletes a workflow (deleted_at, schedule disabled, an event); runs
+ * in flight go on. Returns 1, 0 when there is none (404 set), -1 on a
+ * database error (set) (api_workflows.c). */
+int api_workflow_delete(struct api_req *rq, struct api_resp *rs, const char *name);
 
 /* The state of run id into out ("" when the run is gone). Returns 0, or -1
  * when the database failed (api_runs.c). */

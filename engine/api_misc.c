@@ -9,6 +9,7 @@
 #include "api_int.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "xalloc.h"
 
@@ -62,6 +63,7 @@ static const char metrics_sql[] =
     " UNION ALL SELECT 'dead_letters', '', '', count(*) FROM dead_letters"
     "   WHERE resolved_at IS NULL"
     " UNION ALL SELECT 'outbox', '', '', count(*) FROM outbox WHERE delivered_at IS NULL"
+    "   AND gave_up_at IS NULL"
     " UNION ALL SELECT 'attempts', '', '', COALESCE(max(id), 0) FROM attempts";
 
 static const char *const run_states[] = {"queued",    "running", "succeeded", "failed",
@@ -158,15 +160,19 @@ static void metrics(struct api_req *rq, struct api_resp *rs)
 	    "# TYPE wf_dead_letters_open gauge\nwf_dead_letters_open %lld\n",
 	    sum_rows(r, "dead_letters", NULL));
 	out(&b,
-	    "# HELP wf_outbox_pending Notifications not yet delivered.\n"
+	    "# HELP wf_outbox_pending Notifications not yet delivered (nor given up).\n"
 	    "# TYPE wf_outbox_pending gauge\nwf_outbox_pending %lld\n",
 	    sum_rows(r, "outbox", NULL));
 	out(&b,
 	    "# HELP wf_attempts_total Attempts ever claimed.\n"
 	    "# TYPE wf_attempts_total counter\nwf_attempts_total %lld\n",
 	    sum_rows(r, "attempts", NULL));
+	if (metrics_render_db(api_store(rq), &b) != 0)
+		log_warn("metrics: database gauges failed", "error=%s",
+		         store_error(api_store(rq)));
 done:
 	PQclear(r);
+	metrics_render(&b);
 	free(rs->body);
 	rs->status = 200;
 	rs->len = b.len;

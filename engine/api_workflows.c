@@ -289,13 +289,50 @@ static void unpause_workflow(struct api_req *rq, struct api_resp *rs)
 	set_paused(rq, rs, 0);
 }
 
+/* ------------------------------------------------------------ delete */
+
+int api_workflow_delete(struct api_req *rq, struct api_resp *rs, const char *name)
+{
+	const char *p[2] = {name, rq->actor};
+	PGresult *r =
+	    store_exec(api_store(rq),
+	               "WITH w AS (UPDATE workflows SET deleted_at = now(), updated_at = now()"
+	               "  WHERE name = $1 AND deleted_at IS NULL RETURNING id),"
+	               " s AS (UPDATE schedules SET enabled = false, updated_at = now()"
+	               "  WHERE workflow_id IN (SELECT id FROM w)),"
+	               " ev AS (INSERT INTO events (kind, workflow_id, actor)"
+	               "  SELECT 'workflow.deleted', id, $2 FROM w)"
+	               " SELECT count(*), pg_notify('wf_events', '') FROM w",
+	               2, p);
+	if (!r) {
+		api_error_db(rq, rs);
+		return -1;
+	}
+	int n = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+	PQclear(r);
+	if (!n) {
+		api_error(rs, 404, "not_found", NULL, "no workflow named '%s'", name);
+		return 0;
+	}
+	log_info("workflow deleted", "workflow=%s actor=%s", name, rq->actor);
+	return 1;
+}
+
+static void delete_workflow(struct api_req *rq, struct api_resp *rs)
+{
+	if (api_workflow_delete(rq, rs, rq->caps[0]) == 1)
+		api_json(rs, 200, json_pack("{s:s,s:b}", "name", rq->caps[0], "deleted", 1));
+}
+
 const struct api_route api_workflow_routes[] = {
     {"POST", "/api/v1/workflows", AUTH_ADMIN, submit},
     {"GET", "/api/v1/workflows", AUTH_VIEWER, list_workflows},
     {"GET", "/api/v1/workflows/{}", AUTH_VIEWER, get_workflow},
     {"GET", "/api/v1/workflows/{}/versions", AUTH_VIEWER, list_versions},
     {"GET", "/api/v1/workflows/{}/versions/{}", AUTH_VIEWER, get_version},
+    {"DELETE", "/api/v1/workflows/{}", AUTH_ADMIN, delete_workflow},
     {"POST", "/api/v1/workflows/{}/runs", AUTH_OPERATOR, trigger},
+    {"POST", "/api/v1/workflows/{}/run-now", AUTH_OPERATOR, trigger},
     {"POST", "/api/v1/workflows/{}/pause", AUTH_OPERATOR, pause_workflow},
     {"POST", "/api/v1/workflows/{}/unpause", AUTH_OPERATOR, unpause_workflow},
     {NULL, NULL, AUTH_NONE, NULL},

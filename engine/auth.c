@@ -44,6 +44,13 @@ void auth_free(struct auth *a)
 	free(a);
 }
 
+void auth_invalidate(struct auth *a)
+{
+	pthread_mutex_lock(&a->lock);
+	memset(a->cache, 0, sizeof a->cache);
+	pthread_mutex_unlock(&a->lock);
+}
+
 void auth_hash_token(const char *token, char out[65])
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];

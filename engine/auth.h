@@ -33,6 +33,10 @@ void auth_free(struct auth *a);
 enum auth_result auth_check(struct auth *a, struct store *s, const char *header,
                             struct auth_ident *who) __attribute__((warn_unused_result));
 
+/* Forgets every cached lookup, so a token revoked or created through this
+ * process takes effect at once (other engines: within the TTL). */
+void auth_invalidate(struct auth *a);
+
 /* Hex SHA-256 of a token into out (65 bytes). */
 void auth_hash_token(const char *token, char out[65]);
 

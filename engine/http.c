@@ -1,6 +1,15 @@
 /* The HTTP server (libmicrohttpd): listening, request bodies with limits,
- * authentication, routing to the handlers of api_*.c, JSON and error
- * responses, security headers and the static dashboard. */
+ * authentication, rate limits, routing to the handlers of api_*.c,
+ * security headers and the static dashboard. The request and response
+ * helpers are in http_util.c.
+ *
+ * Threads: MHD_USE_THREAD_PER_CONNECTION. The SSE stream
+ * (GET /api/v1/events/stream) blocks in its content reader callback while
+ * it waits for events; with a thread pool that would stall every other
+ * connection served by the same pool thread, so each connection gets its
+ * own thread instead. Connections are bounded by CONN_LIMIT (threads), SSE
+ * streams by api_opts.max_streams (503 beyond), and database work by the
+ * store pool of api_opts.threads connections (handlers wait for one). */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -27,7 +36,7 @@
 #define AUTH_CACHE_MS     5000
 #define CONN_MEMORY_LIMIT (64 * 1024)
 #define CONN_TIMEOUT_S    60
-#define CONN_LIMIT        1000
+#define CONN_LIMIT        512
 /* A chunked body over the limit is drained up to this much to answer 413. */
 #define DRAIN_MAX (4 * API_MAX_BODY)
 
@@ -37,337 +46,6 @@ struct reqctx {
 	int too_big;
 	size_t discarded; /* bytes dropped after too_big */
 };
-
-/* ------------------------------------------------------------ helpers */
-
-const char *http_content_type(const char *path)
-{
-	static const struct {
-		const char *ext, *type;
-	} types[] = {
-	    {".html", "text/html; charset=utf-8"},
-	    {".htm", "text/html; charset=utf-8"},
-	    {".js", "text/javascript; charset=utf-8"},
-	    {".mjs", "text/javascript; charset=utf-8"},
-	    {".css", "text/css; charset=utf-8"},
-	    {".svg", "image/svg+xml"},
-	    {".png", "image/png"},
-	    {".ico", "image/x-icon"},
-	    {".json", "application/json"},
-	    {".map", "application/json"},
-	    {".txt", "text/plain; charset=utf-8"},
-	    {".woff2", "font/woff2"},
-	};
-	const char *dot = strrchr(path, '.');
-	const char *slash = strrchr(path, '/');
-	if (dot && (!slash || dot > slash))
-		for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-			if (strcasecmp(dot, types[i].ext) == 0)
-				return types[i].type;
-	return "application/octet-stream";
-}
-
-int http_safe_path(const char *path)
-{
-	if (path[0] != '/' || strstr(path, "..") || strstr(path, "%00") || strstr(path, "//"))
-		return 0;
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '\\')
-			return 0;
-	return 1;
-}
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-	/* Unbounded buffers: only allocation can fail, and xrealloc aborts. */
-	if (buf_append(b, s, n) != 0)
-		log_error("buffer append failed", "n=%zu", n);
-}
-
-int api_valid_time(const char *s)
-{
-	/* YYYY-MM-DD[(T| )HH:MM[:SS[.frac]]][Z|±HH[:]MM] */
-	const char *pat = "dddd-dd-dd";
-	size_t i;
-	for (i = 0; pat[i]; i++)
-		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
-			return 0;
-	s += i;
-	if (!*s)
-		return 1;
-	if (*s != 'T' && *s != ' ')
-		return 0;
-	s++;
-	if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
-	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
-		return 0;
-	s += 5;
-	if (s[0] == ':') {
-		if (!isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[2]))
-			return 0;
-		s += 3;
-		if (*s == '.') {
-			s++;
-			if (!isdigit((unsigned char)*s))
-				return 0;
-			while (isdigit((unsigned char)*s))
-				s++;
-		}
-	}
-	if (*s == 'Z' || *s == 'z')
-		return s[1] == '\0';
-	if (*s == '+' || *s == '-') {
-		s++;
-		int digits = 0;
-		for (; *s; s++) {
-			if (isdigit((unsigned char)*s))
-				digits++;
-			else if (*s != ':')
-				return 0;
-		}
-		return digits == 4 || digits == 2;
-	}
-	return *s == '\0';
-}
-
-/* ------------------------------------------------------------ responses */
-
-static void resp_set(struct api_resp *rs, int status, char *body, size_t len, const char *type)
-{
-	free(rs->body);
-	rs->status = status;
-	rs->body = body;
-	rs->len = len;
-	rs->content_type = type;
-}
-
-void api_json(struct api_resp *rs, int status, json_t *v)
-{
-	char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(v);
-	if (!text) {
-		resp_set(rs, 500,
-		         xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"cannot "
-		                 "encode the response\",\"field\":null}}\n"),
-		         0, "application/json");
-		rs->len = strlen(rs->body);
-		return;
-	}
-	size_t n = strlen(text);
-	char *body = xmalloc(n + 2);
-	memcpy(body, text, n);
-	body[n] = '\n';
-	body[n + 1] = '\0';
-	free(text);
-	resp_set(rs, status, body, n + 1, "application/json");
-}
-
-void api_json_text(struct api_resp *rs, int status, const char *text, size_t len)
-{
-	char *body = xmalloc(len + 2);
-	memcpy(body, text, len);
-	body[len] = '\n';
-	body[len + 1] = '\0';
-	resp_set(rs, status, body, len + 1, "application/json");
-}
-
-void api_error(struct api_resp *rs, int status, const char *code, const char *field,
-               const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	api_json(rs, status,
-	         json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg, "field",
-	                   field && *field ? field : NULL));
-	free(msg);
-}
-
-void api_error_wf(struct api_resp *rs, const struct wf_err *e)
-{
-	int status = e->status >= 400 && e->status <= 599 ? e->status : 500;
-	api_error(rs, status, e->code[0] ? e->code : "internal", e->field, "%s",
-	          e->message[0] ? e->message : "the request failed");
-}
-
-void api_error_db(struct api_req *rq, struct api_resp *rs)
-{
-	struct store *s = api_store(rq);
-	const char *state = store_sqlstate(s);
-	if (store_down(s) || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
-	    strcmp(state, "53300") == 0) {
-		api_error(rs, 503, "unavailable", NULL, "database unavailable, retry later");
-		return;
-	}
-	log_error("API query failed", "method=%s path=%s sqlstate=%s error=%s", rq->method,
-	          rq->path, state, store_error(s));
-	api_error(rs, 500, "internal", NULL, "internal error (sqlstate %s); see the engine log",
-	          state[0] ? state : "none");
-}
-
-/* ------------------------------------------------------------ requests */
-
-struct store *api_store(struct api_req *rq)
-{
-	if (!rq->store)
-		rq->store = store_pool_get(rq->api->pool);
-	return rq->store;
-}
-
-const char *api_arg(struct api_req *rq, const char *name)
-{
-	return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-const char *api_header(struct api_req *rq, const char *name)
-{
-	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
-}
-
-static int json_depth_ok(json_t *v, int depth)
-{
-	if (!json_is_object(v) && !json_is_array(v))
-		return 1;
-	if (depth > API_MAX_DEPTH)
-		return 0;
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *x;
-		json_object_foreach(v, k, x)
-		{
-			if (!json_depth_ok(x, depth + 1))
-				return 0;
-		}
-	} else {
-		size_t i;
-		json_t *x;
-		json_array_foreach(v, i, x)
-		{
-			if (!json_depth_ok(x, depth + 1))
-				return 0;
-		}
-	}
-	return 1;
-}
-
-int api_body_object(struct api_req *rq, struct api_resp *rs, const char *const *allowed,
-                    json_t **out)
-{
-	int rc = -1;
-	json_t *v = NULL;
-	json_error_t err;
-
-	*out = NULL;
-	size_t n = rq->body_len;
-	while (n && isspace((unsigned char)rq->body[n - 1]))
-		n--;
-	if (n == 0) {
-		*out = json_object();
-		return 0;
-	}
-	v = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
-	if (!v) {
-		api_error(rs, 400, "invalid_json", NULL, "invalid JSON at line %d, column %d: %s",
-		          err.line, err.column, err.text);
-		goto out;
-	}
-	if (!json_is_object(v)) {
-		api_error(rs, 400, "invalid_json", NULL, "the body must be a JSON object");
-		goto out;
-	}
-	if (!json_depth_ok(v, 1)) {
-		api_error(rs, 400, "invalid_json", NULL, "JSON nested deeper than %d levels",
-		          API_MAX_DEPTH);
-		goto out;
-	}
-	const char *k;
-	json_t *x;
-	json_object_foreach(v, k, x)
-	{
-		int known = 0;
-		for (int i = 0; allowed && allowed[i]; i++)
-			if (strcmp(allowed[i], k) == 0)
-				known = 1;
-		if (!known) {
-			api_error(rs, 400, "unknown_field", k, "unknown field '%s' in the body", k);
-			goto out;
-		}
-	}
-	*out = v;
-	v = NULL;
-	rc = 0;
-out:
-	json_decref(v);
-	return rc;
-}
-
-int api_arg_limit(struct api_req *rq, struct api_resp *rs, int *limit)
-{
-	const char *s = api_arg(rq, "limit");
-	int64_t v = API_LIMIT_DEFAULT;
-	if (s && parse_int64(s, 1, API_LIMIT_MAX, &v) != 0) {
-		api_error(rs, 400, "invalid_param", "limit",
-		          "limit must be an integer from 1 to %d", API_LIMIT_MAX);
-		return -1;
-	}
-	*limit = (int)v;
-	return 0;
-}
-
-void api_list(struct api_req *rq, struct api_resp *rs, const char *sql, int nparams,
-              const char *const *params, int limit, int cursor_is_number)
-{
-	struct buf b;
-	PGresult *r = store_exec(api_store(rq), sql, nparams, params);
-	if (!r) {
-		api_error_db(rq, rs);
-		return;
-	}
-	buf_init(&b, 0);
-	int n = PQntuples(r);
-	int keep = n > limit ? limit : n;
-	put(&b, "{\"items\":[", 10);
-	for (int i = 0; i < keep; i++) {
-		if (i)
-			put(&b, ",", 1);
-		put(&b, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
-	}
-	put(&b, "],\"next_cursor\":", 16);
-	if (n > limit && PQnfields(r) > 1) {
-		const char *c = PQgetvalue(r, keep - 1, 1);
-		if (cursor_is_number) {
-			put(&b, c, strlen(c));
-		} else {
-			json_t *js = json_string(c);
-			char *t = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-			put(&b, t ? t : "null", strlen(t ? t : "null"));
-			free(t);
-			json_decref(js);
-		}
-	} else {
-		put(&b, "null", 4);
-	}
-	put(&b, "}", 1);
-	api_json_text(rs, 200, b.data, b.len);
-	buf_release(&b);
-	PQclear(r);
-}
-
-void api_one(struct api_req *rq, struct api_resp *rs, const char *sql, int nparams,
-             const char *const *params, int status, const char *notfound_msg)
-{
-	PGresult *r = store_exec(api_store(rq), sql, nparams, params);
-	if (!r) {
-		api_error_db(rq, rs);
-		return;
-	}
-	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0))
-		api_error(rs, 404, "not_found", NULL, "%s", notfound_msg);
-	else
-		api_json_text(rs, status, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	PQclear(r);
-}
 
 /* ------------------------------------------------------------ routing */
 
@@ -405,10 +83,15 @@ int api_route_match(const char *pattern, const char *path, struct api_req *rq)
 }
 
 static const struct api_route *const route_tables[] = {
-    api_misc_routes,
-    api_workflow_routes,
-    api_run_routes,
+    api_misc_routes,  api_workflow_routes, api_run_routes, api_task_routes,     api_event_routes,
+    api_token_routes, api_dlq_routes,      api_job_routes, api_backfill_routes,
 };
+
+const struct api_route *const *api_route_tables(size_t *n)
+{
+	*n = sizeof route_tables / sizeof route_tables[0];
+	return route_tables;
+}
 
 static int same_method(const char *route, const char *method)
 {
@@ -479,6 +162,35 @@ static int authorize(struct api_req *rq, struct api_resp *rs, enum auth_role nee
 	return 0;
 }
 
+/* Takes a token from the caller's bucket: the token's name, or the client
+ * address when by_ip (no token). Returns 0, or 1 with a 429 set (over an
+ * earlier response, which is then replaced). */
+static int rate_limited(struct api_req *rq, struct api_resp *rs, int by_ip)
+{
+	char key[200], ip[64];
+	if (!rq->api->rate)
+		return 0;
+	if (by_ip) {
+		api_client_ip(rq, ip, sizeof ip);
+		snprintf(key, sizeof key, "ip:%s", ip);
+	} else {
+		snprintf(key, sizeof key, "%s", rq->actor);
+	}
+	int64_t wait_ms = api_rate_take(rq->api->rate, key);
+	if (wait_ms <= 0)
+		return 0;
+	int secs = (int)((wait_ms + 999) / 1000);
+	api_error(rs, 429, "rate_limited", NULL,
+	          "too many requests from %s: the limit is %d requests/s with bursts of %d; "
+	          "retry after %d s",
+	          by_ip ? key + 3 : rq->actor, api_rate_per_s(rq->api->rate),
+	          api_rate_burst(rq->api->rate), secs);
+	rs->retry_after = secs;
+	rs->www_authenticate = 0;
+	log_debug("rate limited", "key=%s wait_ms=%lld", key, (long long)wait_ms);
+	return 1;
+}
+
 /* ------------------------------------------------------------ sending */
 
 static void add_common_headers(struct MHD_Response *resp)
@@ -492,6 +204,14 @@ static void add_common_headers(struct MHD_Response *resp)
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 {
 	struct MHD_Response *resp;
+	if (rs->raw) {
+		resp = rs->raw;
+		rs->raw = NULL;
+		add_common_headers(resp);
+		enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (rs->body) {
 		resp = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_FREE);
 		if (resp)
@@ -510,6 +230,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct api_resp *rs)
 	if (rs->www_authenticate)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		                        "Bearer realm=\"wf\"");
+	if (rs->retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%d", rs->retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)rs->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -602,10 +327,16 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 			goto done;
 		goto send;
 	}
-	if (r->role != AUTH_NONE && authorize(&rq, &rs, r->role) != 0)
+	if (r->role != AUTH_NONE && authorize(&rq, &rs, r->role) != 0) {
+		/* Refused callers are limited by address, so guessing tokens
+		 * costs time too. */
+		(void)rate_limited(&rq, &rs, 1);
 		goto send;
+	}
 	if (r->role == AUTH_NONE)
 		snprintf(rq.actor, sizeof rq.actor, "anonymous");
+	if (rate_limited(&rq, &rs, r->role == AUTH_NONE || strncmp(rq.actor, "token:", 6) != 0))
+		goto send;
 	r->handler(&rq, &rs);
 send:
 	ret = send_resp(c, &rs);
@@ -617,6 +348,8 @@ done:
 	for (int i = 0; i < rq.ncaps; i++)
 		free(rq.caps[i]);
 	free(rs.body);
+	if (rs.raw)
+		MHD_destroy_response(rs.raw);
 	return ret;
 }
 
@@ -798,6 +531,17 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 	if (a->threads > 64)
 		a->threads = 64;
 	a->insecure_local = o->insecure_local;
+	a->conninfo = o->conninfo ? xstrdup(o->conninfo) : NULL;
+	a->max_streams = o->max_streams > 0 ? o->max_streams : API_STREAMS_DEFAULT;
+	atomic_init(&a->streams, 0);
+	atomic_init(&a->stopping, 0);
+	if (o->rate_per_s >= 0) {
+		int per_s = o->rate_per_s > 0 ? o->rate_per_s : API_RATE_DEFAULT;
+		int burst = o->rate_burst > 0   ? o->rate_burst
+		            : o->rate_per_s > 0 ? 2 * per_s
+		                                : API_BURST_DEFAULT;
+		a->rate = api_rate_new(per_s, burst);
+	}
 	a->web_dir = o->web_dir ? xstrdup(o->web_dir) : NULL;
 	a->engine_id = xstrdup(o->engine_id ? o->engine_id : "");
 	if (a->web_dir) {
@@ -812,17 +556,17 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 	a->pool = store_pool_new(o->conninfo, a->threads);
 	a->auth = auth_new(AUTH_CACHE_MS);
 
-	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD |
+	                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* The logger first, so MHD never prints on its own. */
 	a->mhd = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	    a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)a->threads, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, a, MHD_OPTION_END);
+	    a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, a, MHD_OPTION_UNESCAPE_CALLBACK, unescape, a, MHD_OPTION_END);
 	if (!a->mhd) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 		         errno ? strerror(errno) : "libmicrohttpd failed to start");
@@ -849,8 +593,12 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
+	/* Streams notice within a tick and end, so their threads can join. */
+	atomic_store(&a->stopping, 1);
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
+	api_rate_free(a->rate);
+	free(a->conninfo);
 	store_pool_free(a->pool);
 	auth_free(a->auth);
 	free(a->web_dir);
