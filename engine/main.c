@@ -12,6 +12,7 @@
 #include "log.h"
 #include "loop.h"
 #include "migrate.h"
+#include "notify.h"
 #include "runs.h"
 #include "store.h"
 #include "xalloc.h"
@@ -52,9 +53,16 @@ static void usage(FILE *f)
 	       "  --batch N            results per transaction, task runs per claim (default 500)\n"
 	       "  --poll-ms N          longest wait between looks for work (default 200)\n"
 	       "  --migrate            apply schema migrations at start\n"
+	       "  --rate-limit N       API requests a second per token or address (default 50;\n"
+	       "                       -1 = no limit)\n"
+	       "  --rate-burst N       API burst per token or address (default 100)\n"
+	       "  --max-streams N      concurrent event streams (default 32)\n"
 	       "  --help               this text\n"
 	       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n"
-	       "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.\n");
+	       "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.\n"
+	       "Without --insecure-local the engine needs at least one API token\n"
+	       "(wfctl token create --role admin --name NAME).\n");
+	notify_usage(f);
 }
 
 static int duration_opt(const char *name, const char *v, int64_t *out)
@@ -82,6 +90,18 @@ static int int_opt(const char *name, const char *v, int min, int max, int *out)
 	return 0;
 }
 
+/* Live API tokens in the database, or -1 when it cannot tell. */
+static int count_tokens(struct store *s)
+{
+	PGresult *r = store_exec(s, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", 0,
+	                         NULL);
+	if (!r)
+		return -1;
+	int n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
 static int is_dir(const char *p)
 {
 	struct stat st;
@@ -102,6 +122,9 @@ int main(int argc, char **argv)
 		O_BATCH,
 		O_POLL,
 		O_MIGRATE,
+		O_RATE,
+		O_BURST,
+		O_STREAMS,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -116,6 +139,9 @@ int main(int argc, char **argv)
 	    {"batch", required_argument, NULL, O_BATCH},
 	    {"poll-ms", required_argument, NULL, O_POLL},
 	    {"migrate", no_argument, NULL, O_MIGRATE},
+	    {"rate-limit", required_argument, NULL, O_RATE},
+	    {"rate-burst", required_argument, NULL, O_BURST},
+	    {"max-streams", required_argument, NULL, O_STREAMS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -125,9 +151,18 @@ int main(int argc, char **argv)
 	int64_t lease_ms = 30000, heartbeat_ms = 10000;
 	struct store *s = NULL;
 	struct api *api = NULL;
+	struct notify_opts no;
+	struct notifier *nt = NULL;
+	int rate = 0, burst = 0, streams = 0;
 	char err[512];
 
 	log_init("wf-engine");
+	/* The notifier's options are taken out of argv before getopt sees it. */
+	notify_opts_init(&no);
+	if (notify_opts_from_args(&no, &argc, argv, err, sizeof err) != 0) {
+		fprintf(stderr, "wf-engine: %s\n", err);
+		goto usage_error;
+	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -169,6 +204,18 @@ int main(int argc, char **argv)
 		case O_MIGRATE:
 			do_migrate = 1;
 			break;
+		case O_RATE:
+			if (int_opt("--rate-limit", optarg, -1, 1000000, &rate) != 0)
+				goto usage_error;
+			break;
+		case O_BURST:
+			if (int_opt("--rate-burst", optarg, 1, 1000000, &burst) != 0)
+				goto usage_error;
+			break;
+		case O_STREAMS:
+			if (int_opt("--max-streams", optarg, 1, 10000, &streams) != 0)
+				goto usage_error;
+			break;
 		case O_HELP:
 			usage(stdout);
 			rc = 0;
@@ -199,24 +246,32 @@ int main(int argc, char **argv)
 
 	s = store_open(NULL, err, sizeof err);
 	if (!s) {
-		log_error("cannot start", "error=\"%s\"", err);
+		log_error("cannot start", "error=%s", err);
 		goto out;
 	}
 	PGconn *db = store_conn(s);
 	if (do_migrate) {
 		int n = db ? migrate_up(db, err, sizeof err) : -1;
 		if (n < 0) {
-			log_error("migrations failed", "error=\"%s\"", db ? err : store_error(s));
+			log_error("migrations failed", "error=%s", db ? err : store_error(s));
 			goto out;
 		}
 		log_info("migrations applied", "count=%d", n);
 	} else if (!db || migrate_check(db, err, sizeof err) != 0) {
-		log_error("schema check failed", "error=\"%s\"", db ? err : store_error(s));
+		log_error("schema check failed", "error=%s", db ? err : store_error(s));
 		fprintf(stderr, "wf-engine: %s\n", db ? err : store_error(s));
 		goto out;
 	}
+	if (!insecure && count_tokens(s) <= 0) {
+		fprintf(stderr,
+		        "wf-engine: no API token exists, so nobody could use this engine.\n"
+		        "Create one with: wfctl token create --role admin --name NAME\n"
+		        "or start with --insecure-local (no tokens; loopback only).\n");
+		log_error("refusing to start without API tokens", "%s", "");
+		goto out;
+	}
 	if (runs_repair(s) != 0) {
-		log_error("crash repair failed", "error=\"%s\"", store_error(s));
+		log_error("crash repair failed", "error=%s", store_error(s));
 		goto out;
 	}
 
@@ -239,10 +294,19 @@ int main(int argc, char **argv)
 	    .insecure_local = insecure,
 	    .allow_remote = remote,
 	    .threads = 4,
+	    .rate_per_s = rate,
+	    .rate_burst = burst,
+	    .max_streams = streams,
 	};
 	api = api_start(&ao, err, sizeof err);
 	if (!api) {
-		log_error("cannot start the HTTP server", "listen=%s error=\"%s\"", http, err);
+		log_error("cannot start the HTTP server", "listen=%s error=%s", http, err);
+		goto out;
+	}
+	no.engine_id = id;
+	nt = notify_start(&no, err, sizeof err);
+	if (!nt) {
+		log_error("cannot start the notifier", "error=%s", err);
 		goto out;
 	}
 	log_info("engine started",
@@ -267,6 +331,7 @@ usage_error:
 	usage(stderr);
 	rc = 2;
 out:
+	notify_stop(nt);
 	if (api)
 		api_stop(api);
 	store_close(s);
