@@ -8,6 +8,7 @@
 #include "cli/client.h"
 #include "cli/files.h"
 #include "cli/output.h"
+#include "util.h"
 #include "xalloc.h"
 
 /* -------------------------------------------------------------- submit */
@@ -303,8 +304,20 @@ int cmd_unpause(int argc, char **argv)
 static const char usage_executors[] =
     "usage: wfctl executors [--json]\n"
     "\n"
-    "Lists the executors the engine knows: pool, state, free and total slots,\n"
-    "load, labels, open circuit breakers and the last heartbeat.\n";
+    "Lists the executors the engine knows, one per line:\n"
+    "  ID          the executor id (--id)\n"
+    "  POOL        its pool (--pool)\n"
+    "  STATE       online | draining (finishing its tasks, taking no new work)\n"
+    "              | offline (said bye) | lost (no heartbeat for 3 intervals)\n"
+    "  FREE/SLOTS  free and total slots as last reported\n"
+    "  LOAD        the host's 1-minute load average\n"
+    "  LABELS      its labels (--label), for route: label:<l>\n"
+    "  BREAKERS    circuit breakers that are not closed, e.g.\n"
+    "              billing.internal:open(12s) (open for 12 s more) or\n"
+    "              billing.internal:half_open (probing); - when all are closed\n"
+    "  HEARTBEAT   age of the last hello or heartbeat\n"
+    "Breakers of offline and lost executors are not shown (they are stale).\n"
+    "--json prints the API's JSON (GET /api/v1/executors) unchanged.\n";
 
 static char *join_strings(const json_t *arr)
 {
@@ -321,22 +334,78 @@ static char *join_strings(const json_t *arr)
 	return s;
 }
 
-/* "billing.internal:open,x:half_open" for breakers that are not closed. */
-static char *breakers_text(const json_t *b)
+/* "billing.internal:open(12s),x:half_open" for breakers that are not
+ * closed, sorted by name; NULL when none. now_ms: the current epoch ms. */
+static char *breakers_text(const json_t *b, int64_t now_ms)
 {
 	char *s = NULL;
 	const char *key;
 	json_t *v;
+	if (!json_is_object(b))
+		return NULL;
+	/* jansson keeps insertion order: sort the names for a stable line */
+	size_t n = json_object_size(b), k = 0;
+	const char **names = xcalloc(n ? n : 1, sizeof *names);
 	json_object_foreach((json_t *)b, key, v)
 	{
+		names[k++] = key;
+	}
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *t = names[j];
+			names[j] = names[j - 1];
+			names[j - 1] = t;
+		}
+	for (size_t i = 0; i < k; i++) {
+		v = json_object_get(b, names[i]);
 		const char *state = json_is_object(v) ? cli_str(v, "state") : json_string_value(v);
 		if (!state || strcmp(state, "closed") == 0)
 			continue;
-		char *more = xasprintf("%s%s%s:%s", s ? s : "", s ? "," : "", key, state);
+		char extra[48] = "";
+		json_t *until = json_is_object(v) ? json_object_get(v, "until_ms") : NULL;
+		if (strcmp(state, "open") == 0 && json_is_number(until)) {
+			int64_t left = (int64_t)json_number_value(until) - now_ms;
+			char d[32];
+			if (left < 0)
+				left = 0;
+			/* whole seconds, rounded up: "open(1s)" until it is over */
+			if (left < 60000)
+				snprintf(d, sizeof d, "%llds", (long long)((left + 999) / 1000));
+			else
+				cli_fmt_duration(left, d, sizeof d);
+			snprintf(extra, sizeof extra, "(%s)", d);
+		}
+		char *more = xasprintf("%s%s%s:%s%s", s ? s : "", s ? "," : "", names[i], state, extra);
 		free(s);
 		s = more;
 	}
+	free(names);
 	return s;
+}
+
+/* "1.2s ago": the API's heartbeat_age_s (measured by the database, so no
+ * clock skew between here and there), else from last_heartbeat. */
+static void heartbeat_text(const json_t *e, char *out, size_t outlen)
+{
+	json_t *age = json_object_get(e, "heartbeat_age_s");
+	int64_t ms = -1;
+	char d[32];
+	if (json_is_number(age))
+		ms = (int64_t)(json_number_value(age) * 1000.0 + 0.5);
+	else if (json_is_string(age))
+		ms = (int64_t)(atof(json_string_value(age)) * 1000.0 + 0.5);
+	else {
+		const char *last = cli_str(e, "last_heartbeat");
+		if (!last)
+			last = cli_str(e, "last_heartbeat_at");
+		ms = cli_elapsed_ms(last, NULL);
+	}
+	if (ms < 0) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	cli_fmt_duration(ms, d, sizeof d);
+	snprintf(out, outlen, "%s ago", d);
 }
 
 int cmd_executors(int argc, char **argv)
@@ -363,37 +432,32 @@ int cmd_executors(int argc, char **argv)
 		printf("no executors have said hello yet\n");
 		goto out;
 	}
-	const char *hdr[] = {"ID",   "POOL",   "STATE",    "SLOTS",
-	                     "LOAD", "LABELS", "BREAKERS", "LAST HEARTBEAT"};
+	const char *hdr[] = {"ID",     "POOL",   "STATE",    "FREE/SLOTS",
+	                     "LOAD",   "LABELS", "BREAKERS", "HEARTBEAT"};
 	struct cli_table *t = cli_table_new(8, hdr);
+	int64_t now = wall_ms();
 	size_t i;
 	json_t *e;
 	json_array_foreach(items, i, e)
 	{
-		char slots[48], load[32], hb[96] = "-";
-		snprintf(slots, sizeof slots, "%lld/%lld free", cli_int(e, "free_slots", 0),
+		char slots[48], load[32], hb[96];
+		const char *state = cli_str(e, "state");
+		snprintf(slots, sizeof slots, "%lld/%lld", cli_int(e, "free_slots", 0),
 		         cli_int(e, "slots", 0));
 		json_t *lv = json_object_get(e, "load");
 		snprintf(load, sizeof load, "%.2f",
 		         json_is_number(lv) ? json_number_value(lv) : 0.0);
-		const char *last = cli_str(e, "last_heartbeat");
-		if (!last)
-			last = cli_str(e, "last_heartbeat_at");
-		int64_t ago = cli_elapsed_ms(last, NULL);
-		if (ago >= 0) {
-			char d[32];
-			cli_fmt_duration(ago, d, sizeof d);
-			snprintf(hb, sizeof hb, "%s ago", d);
-		}
+		heartbeat_text(e, hb, sizeof hb);
 		char *labels = join_strings(json_object_get(e, "labels"));
-		char *br = breakers_text(json_object_get(e, "breakers"));
-		const char *row[] = {cli_str(e, "id"),
-		                     cli_str(e, "pool"),
-		                     cli_str(e, "state"),
+		int live = state && (strcmp(state, "online") == 0 || strcmp(state, "draining") == 0);
+		char *br = live ? breakers_text(json_object_get(e, "breakers"), now) : NULL;
+		const char *row[] = {cli_str(e, "id") ? cli_str(e, "id") : "?",
+		                     cli_str(e, "pool") ? cli_str(e, "pool") : "?",
+		                     state ? state : "?",
 		                     slots,
 		                     load,
-		                     labels,
-		                     br,
+		                     labels ? labels : "-",
+		                     br ? br : "-",
 		                     hb};
 		cli_table_add(t, row);
 		free(labels);
