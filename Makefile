@@ -123,7 +123,7 @@ demo: deps
 	@scripts/demo.sh
 
 chaos: deps all
-	@B=$(B) WF_CHAOS=long tests/run.sh
+	@B=$(B) WF_CHAOS=long TEST_TIMEOUT=2400 tests/run.sh
 
 bench: deps all
 	@bench/run.sh
