@@ -80,7 +80,7 @@ check "viewer may not retry" [ "$(WF_TOKEN=$VIEW "$WFCTL" dlq retry "$DL" >/dev/
 out=$(WF_TOKEN=$OPER "$WFCTL" dlq retry "$DL")
 check "dlq retry" grep -q "task boom of run $RUN queued again" <<<"$out"
 check "dead letter resolved as retried" [ "$(psql_q "SELECT resolution FROM dead_letters WHERE id = $DL")" = retried ]
-wait_for 30 test "$(psql_q "SELECT count(*) FROM dead_letters WHERE run_id = $RUN")" = 2
+wait_for 30 out_eq 2 psql_q "SELECT count(*) FROM dead_letters WHERE run_id = $RUN"
 check "retried task ran again and died again" [ "$(psql_q "SELECT attempt FROM task_runs WHERE run_id = $RUN AND task = 'boom'")" = 2 ]
 wait_run_final 30 "$RUN"
 DL2=$(psql_q "SELECT max(id) FROM dead_letters WHERE run_id = $RUN")

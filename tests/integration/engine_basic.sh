@@ -10,7 +10,7 @@ it_executor ex2 --heartbeat-ms 1000 --slots 4
 D=$IT_DIR
 
 check "executors register (hello → executors rows online)" \
-	wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+	wait_for 10 out_eq 2 psql_q "SELECT count(*) FROM executors WHERE state = 'online'"
 
 # ---------------------------------------------------------------- diamond
 cat >"$D/diamond.yaml" <<YAML
@@ -109,7 +109,7 @@ run=$(it_trigger cancelme)
 wait_for 10 pgrep -f "slee[p] 47.25"
 check "cancel: the step is running" pgrep -f "slee[p] 47.25"
 it_api POST "/api/v1/runs/$run/cancel" '{}' >/dev/null
-check "cancel: run cancelled" wait_for 5 test "$(run_state "$run")" = cancelled
+check "cancel: run cancelled" wait_for 5 out_eq cancelled run_state "$run"
 check "cancel: the executor killed the running sleep" wait_for 8 bash -c '! pgrep -f "slee[p] 47.25"'
 check "cancel: nothing left running" test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'")" = 0
 

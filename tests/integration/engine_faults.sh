@@ -10,7 +10,7 @@ K1=$EXECUTOR_PID
 it_executor k2 --heartbeat-ms 1000 --slots 2
 K2=$EXECUTOR_PID
 D=$IT_DIR
-wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+wait_for 10 out_eq 2 psql_q "SELECT count(*) FROM executors WHERE state = 'online'"
 
 pid_of() { case $1 in k1) echo "$K1" ;; k2) echo "$K2" ;; k3) echo "$K3" ;; esac; }
 
@@ -25,7 +25,7 @@ tasks:
 YAML
 it_submit "$D/killexec.yaml" >/dev/null
 run=$(it_trigger killexec)
-wait_for 10 test "$(tr_q "$run" work state)" = running
+wait_for 10 out_eq running tr_q "$run" work state
 victim=$(tr_q "$run" work executor_id)
 kill -9 "$(pid_of "$victim")"
 t0=$SECONDS
@@ -33,12 +33,12 @@ wait_run_final 30 "$run"
 check "executor killed: run succeeded (after $((SECONDS - t0))s)" test "$(run_state "$run")" = succeeded
 check "executor killed: attempt 2 ran on the other executor" test "$(tr_q "$run" work "attempt || executor_id")" = "2$([ "$victim" = k1 ] && echo k2 || echo k1)"
 check "executor killed: attempt 1 recorded lost" test "$(psql_q "SELECT a.state FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.attempt = 1 AND NOT a.stale")" = lost
-check "executor killed: marked lost in the executors table" wait_for 5 test "$(psql_q "SELECT state FROM executors WHERE id = '$victim'")" = lost
+check "executor killed: marked lost in the executors table" wait_for 5 out_eq lost psql_q "SELECT state FROM executors WHERE id = '$victim'"
 
 # ------------------------------------- frozen executor: its result is stale
 it_executor k3 --heartbeat-ms 1000 --slots 2
 K3=$EXECUTOR_PID
-wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+wait_for 10 out_eq 2 psql_q "SELECT count(*) FROM executors WHERE state = 'online'"
 cat >"$D/stale.yaml" <<YAML
 name: stale
 tasks:
@@ -49,16 +49,16 @@ tasks:
 YAML
 it_submit "$D/stale.yaml" >/dev/null
 run=$(it_trigger stale)
-wait_for 10 test "$(tr_q "$run" work state)" = running
+wait_for 10 out_eq running tr_q "$run" work state
 frozen=$(tr_q "$run" work executor_id)
 kill -STOP "$(pid_of "$frozen")"
-wait_for 15 test "$(tr_q "$run" work attempt)" = 2
+wait_for 15 out_eq 2 tr_q "$run" work attempt
 kill -CONT "$(pid_of "$frozen")"
 wait_run_final 20 "$run"
 check "frozen executor: run succeeded with attempt 2" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
-check "frozen executor: its late result was recorded stale" wait_for 5 test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.stale AND a.attempt = 1")" = 1
+check "frozen executor: its late result was recorded stale" wait_for 5 out_eq 1 psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.stale AND a.attempt = 1"
 check "frozen executor: the stale result did not change the task run" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
-check "frozen executor: back online after it resumed" wait_for 5 test "$(psql_q "SELECT state FROM executors WHERE id = '$frozen'")" = online
+check "frozen executor: back online after it resumed" wait_for 5 out_eq online psql_q "SELECT state FROM executors WHERE id = '$frozen'"
 
 # --------------------------------------------- engine killed -9, restarted
 cat >"$D/crash.yaml" <<YAML
@@ -72,7 +72,7 @@ for i in 1 2 3 4 5 6; do printf '  s%d: {sleep: 1500ms}\n' "$i" >>"$D/crash.yaml
 printf '  join: {needs: [s1, s2, s3, s4, s5, s6], noop: {}}\n' >>"$D/crash.yaml"
 it_submit "$D/crash.yaml" >/dev/null
 run=$(it_trigger crash)
-wait_for 10 test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'")" -ge 2
+wait_for 10 out_ge 2 psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'"
 kill -9 "$ENGINE_PID"
 wait "$ENGINE_PID" 2>/dev/null
 sleep 1
@@ -95,7 +95,7 @@ YAML
 for i in 1 2 3 4 5 6 7 8; do printf '  t%d: {sleep: %dms}\n' "$i" $((i * 300)) >>"$D/dbdown.yaml"; done
 it_submit "$D/dbdown.yaml" >/dev/null
 run=$(it_trigger dbdown)
-wait_for 10 test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'")" -ge 2
+wait_for 10 out_ge 2 psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'running'"
 pg_stop "$PGHOST"
 sleep 2
 url=$WF_DATABASE_URL

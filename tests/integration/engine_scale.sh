@@ -7,7 +7,7 @@ it_engine --insecure-local --lease 10s --heartbeat 1s || exit 1
 it_executor s1 --heartbeat-ms 1000 --slots 64
 it_executor s2 --heartbeat-ms 1000 --slots 64
 D=$IT_DIR
-wait_for 10 test "$(psql_q "SELECT count(*) FROM executors WHERE state = 'online'")" = 2
+wait_for 10 out_eq 2 psql_q "SELECT count(*) FROM executors WHERE state = 'online'"
 
 {
 	echo "name: fanout"

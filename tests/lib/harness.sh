@@ -4,6 +4,9 @@
 #   it_setup NAME      fresh database + migrations; sets WF_DATABASE_URL, IT_DIR
 #   it_engine [ARGS]   starts bin/wf-engine; sets WF_URL, ENGINE_PID, IT_ZMQ
 #   it_executor ID [ARGS]  starts bin/wf-executor connected to the engine
+#                      (CURVE keys from it_keys when the engine has them,
+#                      else --insecure-plaintext)
+#   it_keys            CURVE key pairs in $IT_KEYS (engine, executor)
 #                      (IT_HTTP_PORT / IT_ZMQ_PORT pin it_engine's ports, e.g.
 #                      to restart an engine where its executors expect it)
 #   it_api METHOD PATH [JSON]   REST call (Bearer $WF_TOKEN when set)
@@ -62,17 +65,49 @@ it_engine() {
 	IT_ZMQ="tcp://127.0.0.1:$zmq"
 	WF_URL="http://127.0.0.1:$http"
 	export WF_URL
-	"$WF_BIN/wf-engine" --http "127.0.0.1:$http" --zmq "$IT_ZMQ" "$@" >>"$IT_DIR/engine-$http.log" 2>&1 &
+	# Secure by default: an engine without --insecure-local gets CURVE keys
+	# (made once per test directory), and it_executor follows suit.
+	local sec=()
+	IT_CURVE=0
+	case " $* " in
+	*" --insecure-local "*) ;;
+	*" --curve-secret "*) IT_CURVE=1 ;;
+	*)
+		it_keys || return 1
+		sec=(--curve-secret "$IT_KEYS/engine.key" --executor-keys "$IT_KEYS/executors.allow")
+		IT_CURVE=1
+		;;
+	esac
+	"$WF_BIN/wf-engine" --http "127.0.0.1:$http" --zmq "$IT_ZMQ" "${sec[@]}" "$@" >>"$IT_DIR/engine-$http.log" 2>&1 &
 	ENGINE_PID=$!
 	IT_PIDS+=("$ENGINE_PID")
 	wait_for 20 curl -fsS "$WF_URL/healthz" >/dev/null || { echo "# engine did not start"; tail -n 20 "$IT_DIR/engine-$http.log"; return 1; }
 }
 
+# it_keys: CURVE key pairs for the engine and the executors in $IT_KEYS
+# (engine.key/.pub, executor.key/.pub, executors.allow = executor.pub).
+it_keys() {
+	IT_KEYS=$IT_DIR/keys
+	[ -f "$IT_KEYS/executors.allow" ] && return 0
+	mkdir -p "$IT_KEYS" &&
+		"$WF_BIN/wfctl" keys generate --out "$IT_KEYS/engine" >/dev/null &&
+		"$WF_BIN/wfctl" keys generate --out "$IT_KEYS/executor" >/dev/null &&
+		cp "$IT_KEYS/executor.pub" "$IT_KEYS/executors.allow"
+}
+
 it_executor() {
-	local id=$1 port
+	local id=$1 port sec=()
 	shift
 	port=$(free_port)
-	"$WF_BIN/wf-executor" --id "$id" --listen "tcp://127.0.0.1:$port" --engine "$IT_ZMQ" "$@" >>"$IT_DIR/executor-$id.log" 2>&1 &
+	case " $* " in
+	*" --insecure-plaintext "* | *" --curve-secret "*) ;;
+	*) if [ "${IT_CURVE:-0}" = 1 ]; then
+		sec=(--curve-secret "$IT_KEYS/executor.key" --engine-key "$IT_KEYS/engine.pub")
+	else
+		sec=(--insecure-plaintext)
+	fi ;;
+	esac
+	"$WF_BIN/wf-executor" --id "$id" --listen "tcp://127.0.0.1:$port" --engine "$IT_ZMQ" "${sec[@]}" "$@" >>"$IT_DIR/executor-$id.log" 2>&1 &
 	EXECUTOR_PID=$!
 	IT_PIDS+=("$EXECUTOR_PID")
 }
@@ -86,6 +121,21 @@ wait_for() {
 		sleep 0.1
 	done
 	return 0
+}
+
+# For wait_for: compare a command's output each time it is polled
+# (wait_for N test "$(cmd)" = x would run cmd only once).
+#   wait_for 10 out_eq online psql_q "SELECT state FROM executors"
+out_eq() { # out_eq WANT cmd args...
+	local want=$1
+	shift
+	[ "$("$@")" = "$want" ]
+}
+out_ge() { # out_ge N cmd args...: numeric output >= N
+	local want=$1 got
+	shift
+	got=$("$@")
+	[ -n "$got" ] && [ "$got" -ge "$want" ]
 }
 
 TAP_N=0
