@@ -62,21 +62,16 @@ out:
 	json_decref(body);
 }
 
-#define BACKFILL_JSON                                                                             \
-	"json_build_object('id', b.id, 'workflow', w.name, 'from', " API_TS(                      \
-	    "b.from_at") ", 'to', " API_TS("b.to_at") ", 'state', b.state, 'runs', b.runs, "      \
-	                                              "'skipped', b.skipped, "                    \
-	                                              "'created_by', b.created_by, "              \
-	                                              "'created_at', " API_TS(                    \
-	                                                  "b.created_at") ", 'run_states', "      \
-	                                                                  "(SELECT "              \
-	                                                                  "coalesce(json_object_" \
-	                                                                  "agg(state, n), '{}') " \
-	                                                                  "FROM (SELECT "         \
-	                                                                  "r.state, count(*) AS " \
-	                                                                  "n FROM runs r WHERE "  \
-	                                                                  "r.backfill_id = b.id " \
-	                                                                  "GROUP BY r.state) c))"
+/* clang-format off */
+#define BACKFILL_JSON \
+	"json_build_object('id', b.id, 'workflow', w.name," \
+	" 'from', wf_ts(b.from_at), 'to', wf_ts(b.to_at), 'state', b.state," \
+	" 'runs', b.runs, 'skipped', b.skipped, 'created_by', b.created_by," \
+	" 'created_at', wf_ts(b.created_at)," \
+	" 'run_states', (SELECT coalesce(json_object_agg(state, n), '{}') FROM (" \
+	"   SELECT r.state, count(*) AS n FROM runs r WHERE r.backfill_id = b.id" \
+	"   GROUP BY r.state) c))"
+/* clang-format on */
 
 static void list(struct api_req *rq, struct api_resp *rs)
 {
@@ -91,12 +86,13 @@ static void list(struct api_req *rq, struct api_resp *rs)
 	}
 	char lim[16];
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[3] = {workflow, cursor, lim};
+	const char *p[4] = {workflow, cursor, lim, api_ns_scope(rq)};
 	api_list(rq, rs,
 	         "SELECT " BACKFILL_JSON ", b.id FROM backfills b JOIN workflows w ON "
 	         "w.id = b.workflow_id WHERE ($1::text IS NULL OR w.name = $1) AND ($2::bigint IS "
-	         "NULL OR b.id < $2::bigint) ORDER BY b.id DESC LIMIT $3::int",
-	         3, p, limit, 1);
+	         "NULL OR b.id < $2::bigint) AND ($4::text IS NULL OR w.namespace = $4) "
+	         "ORDER BY b.id DESC LIMIT $3::int",
+	         4, p, limit, 1);
 }
 
 static long long id_arg(struct api_resp *rs, const char *text)

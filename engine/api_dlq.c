@@ -22,8 +22,8 @@
 #define DL_JSON                                                                          \
 	"json_build_object('id', d.id, 'workflow', w.name, 'run_id', d.run_id,"          \
 	" 'task_run_id', d.task_run_id, 'task', d.task, 'attempts', d.attempts,"         \
-	" 'last_error', d.last_error, 'created_at', " API_TS("d.created_at") ","         \
-	" 'resolved_at', " API_TS("d.resolved_at") ", 'resolution', d.resolution,"       \
+	" 'last_error', d.last_error, 'created_at', " "wf_ts(d.created_at)" ","         \
+	" 'resolved_at', " "wf_ts(d.resolved_at)" ", 'resolution', d.resolution,"       \
 	" 'task_state', tr.state, 'run_state', r.state)"
 
 static const char list_sql[] =
@@ -35,6 +35,7 @@ static const char list_sql[] =
     "   AND ($2 = 'all' OR ($2 = 'open') = (d.resolved_at IS NULL))"
     "   AND ($3::bigint IS NULL OR d.id < $3::bigint)"
     "   AND ($4::bigint IS NULL OR d.run_id = $4::bigint)"
+    "   AND ($6::text IS NULL OR w.namespace = $6)"
     " ORDER BY d.id DESC LIMIT $5::int";
 
 /* $1 run, $2 task run, $3 workflow id, $4 version, $5 actor, $6 dead letter. */
@@ -113,8 +114,8 @@ static void list_dead_letters(struct api_req *rq, struct api_resp *rs)
 		return;
 	}
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[5] = {api_arg(rq, "workflow"), state, cursor, run, lim};
-	api_list(rq, rs, list_sql, 5, p, limit, 1);
+	const char *p[6] = {api_arg(rq, "workflow"), state, cursor, run, lim, api_ns_scope(rq)};
+	api_list(rq, rs, list_sql, 6, p, limit, 1);
 }
 
 /* The dead letter of the path: fills its fields. Returns 1 found, 0 not

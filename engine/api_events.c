@@ -37,7 +37,8 @@ static void whoami(struct api_req *rq, struct api_resp *rs)
 {
 	api_json(
 	    rs, 200,
-	    json_pack("{s:s,s:s}", "name", rq->who.name, "role", auth_role_name(rq->who.role)));
+	    json_pack("{s:s,s:s,s:o}", "name", rq->who.name, "role", auth_role_name(rq->who.role),
+	              "namespace", rq->who.ns[0] ? json_string(rq->who.ns) : json_null()));
 }
 
 /* ------------------------------------------------------------ list */
@@ -45,7 +46,7 @@ static void whoami(struct api_req *rq, struct api_resp *rs)
 // clang-format off
 /* The JSON of an event row e (workflows w left-joined). */
 #define EVENT_JSON                                                                 \
-	"json_build_object('id', e.id, 'at', " API_TS("e.at") ", 'kind', e.kind,"  \
+	"json_build_object('id', e.id, 'at', " "wf_ts(e.at)" ", 'kind', e.kind,"  \
 	" 'workflow', w.name, 'run_id', e.run_id, 'task_run_id', e.task_run_id,"   \
 	" 'actor', e.actor, 'data', e.data)"
 
@@ -56,6 +57,7 @@ static const char list_asc_sql[] =
     "   AND ($2::bigint IS NULL OR e.run_id = $2::bigint)"
     "   AND ($3::text IS NULL OR w.name = $3)"
     "   AND ($4::text IS NULL OR e.kind = $4)"
+    "   AND ($6::text IS NULL OR w.namespace = $6)"
     " ORDER BY e.id LIMIT $5::int";
 static const char list_desc_sql[] =
     "SELECT " EVENT_JSON "::text, e.id FROM events e"
@@ -64,6 +66,7 @@ static const char list_desc_sql[] =
     "   AND ($2::bigint IS NULL OR e.run_id = $2::bigint)"
     "   AND ($3::text IS NULL OR w.name = $3)"
     "   AND ($4::text IS NULL OR e.kind = $4)"
+    "   AND ($6::text IS NULL OR w.namespace = $6)"
     " ORDER BY e.id DESC LIMIT $5::int";
 // clang-format on
 
@@ -108,9 +111,9 @@ static void list_events(struct api_req *rq, struct api_resp *rs)
 	}
 	int desc = order && strcmp(order, "desc") == 0;
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[5] = {cursor ? cursor : after, run, api_arg(rq, "workflow"),
-	                    api_arg(rq, "kind"), lim};
-	api_list(rq, rs, desc ? list_desc_sql : list_asc_sql, 5, p, limit, 1);
+	const char *p[6] = {cursor ? cursor : after, run, api_arg(rq, "workflow"),
+	                    api_arg(rq, "kind"), lim, api_ns_scope(rq)};
+	api_list(rq, rs, desc ? list_desc_sql : list_asc_sql, 6, p, limit, 1);
 }
 
 /* ------------------------------------------------------------ stream */

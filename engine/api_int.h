@@ -30,8 +30,8 @@ struct api_rate;
 #define API_BURST_DEFAULT   100
 #define API_STREAMS_DEFAULT 32
 
-/* RFC 3339 UTC text of a timestamptz expression, in SQL ("x" is SQL text). */
-#define API_TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* Times in JSON are RFC 3339 UTC text: write wf_ts(expr) in the SQL, a
+ * function of the schema (migrations/009_sql_helpers.sql). */
 
 struct api {
 	struct MHD_Daemon *mhd;
@@ -41,6 +41,7 @@ struct api {
 	char *engine_id;
 	char *conninfo; /* NULL = store_default_conninfo(): for SSE connections */
 	int insecure_local;
+	int tls; /* served over HTTPS: adds Strict-Transport-Security */
 	int threads;
 	int port;
 	struct api_rate *rate; /* NULL = no limit */
@@ -175,6 +176,24 @@ int api_workflow_delete(struct api_req *rq, struct api_resp *rs, const char *nam
 /* The state of run id into out ("" when the run is gone). Returns 0, or -1
  * when the database failed (api_runs.c). */
 int api_run_state(struct api_req *rq, long long id, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
+
+/* ---- namespace scopes (api_ns.c) */
+
+/* 1 when s is a namespace name (1 to 64 of a-z, 0-9, '_', '-'). */
+int api_ns_valid(const char *s);
+/* The namespace the caller's token is limited to, or NULL (every one):
+ * list handlers pass it as a filter parameter. */
+const char *api_ns_scope(const struct api_req *rq);
+/* 0 when the caller may act on a workflow in namespace ns, else -1 with a
+ * 403 set naming the token, its namespace and the workflow's. */
+int api_ns_check(struct api_req *rq, struct api_resp *rs, const char *ns, const char *workflow)
+    __attribute__((warn_unused_result));
+/* For every authorised request (http.c): resolves the namespace of the
+ * workflow, run, backfill, dead letter or job the route names and checks
+ * it; refuses token management and the live stream to scoped tokens.
+ * Returns 0, or -1 with the response set. */
+int api_ns_guard(struct api_req *rq, struct api_resp *rs, const struct api_route *route)
     __attribute__((warn_unused_result));
 
 /* ---- route matching (http.c; exposed for the tests) */

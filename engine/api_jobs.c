@@ -115,7 +115,7 @@ static void fmt_ms(int64_t ms, char *out, size_t len)
 
 // clang-format off
 static const char next_fire_sql[] =
-    "SELECT " API_TS("s.next_fire_at") ", s.kind, s.expr, s.timezone"
+    "SELECT " "wf_ts(s.next_fire_at)" ", s.kind, s.expr, s.timezone"
     " FROM schedules s JOIN workflows w ON w.id = s.workflow_id"
     " WHERE w.name = $1 AND s.enabled";
 // clang-format on
@@ -273,9 +273,9 @@ static const char status_sql[] =
     "SELECT json_build_object('job_id', $2::text, 'workflow', w.name,"
     " 'status', COALESCE(lr.state, 'scheduled'), 'paused', w.paused,"
     " 'last_run', CASE WHEN lr.id IS NULL THEN NULL ELSE json_build_object('id', lr.id,"
-    "   'state', lr.state, 'created_at', " API_TS("lr.created_at") ","
-    "   'finished_at', " API_TS("lr.finished_at") ") END,"
-    " 'next_run', " API_TS("s.next_fire_at") ","
+    "   'state', lr.state, 'created_at', " "wf_ts(lr.created_at)" ","
+    "   'finished_at', " "wf_ts(lr.finished_at)" ") END,"
+    " 'next_run', " "wf_ts(s.next_fire_at)" ","
     " 'retry_count', COALESCE((SELECT sum(greatest(t.attempt - 1, 0)) FROM task_runs t"
     "   WHERE t.run_id = lr.id), 0))::text"
     " FROM workflows w LEFT JOIN schedules s ON s.workflow_id = w.id AND s.enabled"

@@ -168,8 +168,7 @@ static void metrics(struct api_req *rq, struct api_resp *rs)
 	    "# TYPE wf_attempts_total counter\nwf_attempts_total %lld\n",
 	    sum_rows(r, "attempts", NULL));
 	if (metrics_render_db(api_store(rq), &b) != 0)
-		log_warn("metrics: database gauges failed", "error=%s",
-		         store_error(api_store(rq)));
+		log_warn("metrics: database gauges failed", "error=%s", store_error(api_store(rq)));
 done:
 	PQclear(r);
 	metrics_render(&b);
@@ -195,17 +194,12 @@ static void list_executors(struct api_req *rq, struct api_resp *rs)
 	         "SELECT json_build_object('id', id, 'endpoint', endpoint, 'pool', pool,"
 	         " 'labels', labels, 'slots', slots, 'free_slots', free_slots, 'load', load,"
 	         " 'version', version, 'state', state, 'breakers', breakers, 'running', running,"
-	         " 'started_at', " API_TS(
-	             "started_at") ","
-	                           " 'last_heartbeat', " API_TS(
-	                               "last_heartbeat") ","
-	                                                 " 'heartbeat_age_s', round(extract(epoch "
-	                                                 "FROM now() - last_heartbeat)::numeric, 1)"
-	                                                 ")::text, id FROM executors"
-	                                                 " WHERE ($1::text IS NULL OR pool = $1) "
-	                                                 "AND ($2::text IS NULL OR state = $2)"
-	                                                 "   AND ($3::text IS NULL OR id > $3)"
-	                                                 " ORDER BY id LIMIT $4::int",
+	         " 'started_at', wf_ts(started_at), 'last_heartbeat', wf_ts(last_heartbeat),"
+	         " 'heartbeat_age_s', round(extract(epoch FROM now() - last_heartbeat)::numeric, 1)"
+	         ")::text, id FROM executors"
+	         " WHERE ($1::text IS NULL OR pool = $1) AND ($2::text IS NULL OR state = $2)"
+	         "   AND ($3::text IS NULL OR id > $3)"
+	         " ORDER BY id LIMIT $4::int",
 	         4, p, limit, 0);
 }
 

@@ -79,320 +79,116 @@ static void list_runs(struct api_req *rq, struct api_resp *rs)
 		return;
 	}
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[6] = {api_arg(rq, "workflow"), state, since, until, cursor, lim};
-	api_list(
-	    rq, rs,
-	    "SELECT json_build_object('id', r.id, 'workflow', w.name, 'version', r.version,"
-	    " 'state', r.state, 'trigger', r.trigger, 'params', r.params,"
-	    " 'scheduled_for', " API_TS(
-	        "r.scheduled_for") ", 'created_by', r.created_by,"
-	                           " 'created_at', " API_TS(
-	                               "r.created_at") ","
-	                                               " 'started_at', " API_TS(
-	                                                   "r.started_at") ","
-	                                                                   " 'finished_at',"
-	                                                                   " " API_TS("r.finished_"
-	                                                                              "at") ")::"
-	                                                                                    "text, "
-	                                                                                    "r.id"
-	                                                                                    " FROM "
-	                                                                                    "runs "
-	                                                                                    "r "
-	                                                                                    "JOIN "
-	                                                                                    "workfl"
-	                                                                                    "ows w "
-	                                                                                    "ON "
-	                                                                                    "w.id "
-	                                                                                    "= "
-	                                                                                    "r."
-	                                                                                    "workfl"
-	                                                                                    "ow_id"
-	                                                                                    " WHERE"
-	                                                                                    " ($1::"
-	                                                                                    "text "
-	                                                                                    "IS "
-	                                                                                    "NULL "
-	                                                                                    "OR "
-	                                                                                    "w."
-	                                                                                    "name "
-	                                                                                    "= $1) "
-	                                                                                    "AND "
-	                                                                                    "($2::"
-	                                                                                    "text "
-	                                                                                    "IS "
-	                                                                                    "NULL "
-	                                                                                    "OR "
-	                                                                                    "r."
-	                                                                                    "state "
-	                                                                                    "= $2)"
-	                                                                                    "   "
-	                                                                                    "AND "
-	                                                                                    "($3::"
-	                                                                                    "timest"
-	                                                                                    "amptz "
-	                                                                                    "IS "
-	                                                                                    "NULL "
-	                                                                                    "OR "
-	                                                                                    "r."
-	                                                                                    "create"
-	                                                                                    "d_at "
-	                                                                                    ">= "
-	                                                                                    "$3::"
-	                                                                                    "timest"
-	                                                                                    "amptz)"
-	                                                                                    "   "
-	                                                                                    "AND "
-	                                                                                    "($4::"
-	                                                                                    "timest"
-	                                                                                    "amptz "
-	                                                                                    "IS "
-	                                                                                    "NULL "
-	                                                                                    "OR "
-	                                                                                    "r."
-	                                                                                    "create"
-	                                                                                    "d_at "
-	                                                                                    "< "
-	                                                                                    "$4::"
-	                                                                                    "timest"
-	                                                                                    "amptz)"
-	                                                                                    "   "
-	                                                                                    "AND "
-	                                                                                    "($5::"
-	                                                                                    "bigint"
-	                                                                                    " IS "
-	                                                                                    "NULL "
-	                                                                                    "OR "
-	                                                                                    "r.id "
-	                                                                                    "< "
-	                                                                                    "$5::"
-	                                                                                    "bigint"
-	                                                                                    ")"
-	                                                                                    " ORDER"
-	                                                                                    " BY "
-	                                                                                    "r.id "
-	                                                                                    "DESC "
-	                                                                                    "LIMIT "
-	                                                                                    "$6::"
-	                                                                                    "int",
-	    6, p, limit, 1);
+	const char *p[7] = {api_arg(rq, "workflow"), state, since, until, cursor, lim,
+	                    api_ns_scope(rq)};
+	api_list(rq, rs,
+	         "SELECT json_build_object('id', r.id, 'workflow', w.name, 'version', "
+	         "r.version, 'state', r.state, 'trigger', r.trigger, 'params', r.params, "
+	         "'scheduled_for', wf_ts(r.scheduled_for), 'created_by', r.created_by, "
+	         "'created_at', wf_ts(r.created_at), 'started_at', wf_ts(r.started_at), "
+	         "'finished_at', wf_ts(r.finished_at))::text, r.id FROM runs r JOIN workflows w "
+	         "ON w.id = r.workflow_id WHERE ($1::text IS NULL OR w.name = $1) AND ($2::text "
+	         "IS NULL OR r.state = $2)   AND ($3::timestamptz IS NULL OR r.created_at >= "
+	         "$3::timestamptz)   AND ($4::timestamptz IS NULL OR r.created_at < "
+	         "$4::timestamptz)   AND ($5::bigint IS NULL OR r.id < $5::bigint) "
+	         "  AND ($7::text IS NULL OR w.namespace = $7) ORDER BY "
+	         "r.id DESC LIMIT $6::int",
+	         7, p, limit, 1);
 }
 
 /* ------------------------------------------------------------ detail */
 
+/* clang-format off: SQL is laid out by hand. */
 #define NOT_FINAL      "('pending', 'queued', 'running', 'retrying')"
 #define ONLINE_IN_POOL "x.pool = tr.pool AND x.state = 'online'"
 #define BREAKER        "(tr.spec->'breaker'->>'name')"
+/* The executor a task is pinned to (route: executor:<id>), else NULL. */
+#define PINNED                                                                       \
+	"COALESCE(tr.target_executor, CASE WHEN tr.spec->>'route' LIKE 'executor:%'" \
+	" THEN substr(tr.spec->>'route', 10) END)"
 
-/* Why a task run is not running (or where it runs); null when final. */
-#define WAIT_REASON                                                                                \
-	"CASE tr.state"                                                                            \
-	" WHEN 'pending' THEN COALESCE('waiting on upstream: ' || (SELECT string_agg(n, ', '"      \
-	"   ORDER BY n) FROM jsonb_array_elements_text(COALESCE(tr.spec->'needs', '[]')) n"        \
-	"   WHERE EXISTS (SELECT 1 FROM task_runs u WHERE u.run_id = tr.run_id AND u.task = n"     \
-	"     AND u.state IN " NOT_FINAL ")), 'waiting to be queued')"                             \
-	" WHEN 'retrying' THEN 'retrying at ' || " API_TS(                                         \
-	    "tr.available_at") " || ' (attempt '"                                                  \
-	                       "   || (tr.attempt + 1) || ' of ' || tr.max_attempts || ')'"        \
-	                       " WHEN 'queued' THEN CASE"                                          \
-	                       "   WHEN r.wf_paused THEN 'workflow paused'"                        \
-	                       "   WHEN r.state = 'paused' THEN 'run paused'"                      \
-	                       "   WHEN tr.target_executor IS NOT NULL AND NOT EXISTS (SELECT 1 "  \
-	                       "FROM executors x"                                                  \
-	                       "     WHERE x.id = tr.target_executor AND x.state = 'online')"      \
-	                       "     THEN 'executor ''' || tr.target_executor || ''' is not "      \
-	                       "online'"                                                           \
-	                       "   WHEN NOT EXISTS (SELECT 1 FROM executors x "                    \
-	                       "WHERE " ONLINE_IN_POOL ")"                                         \
-	                       "     THEN 'no online executor in pool ''' || tr.pool || ''''"      \
-	                       "   WHEN tr.spec->>'route' LIKE 'label:%' AND NOT EXISTS (SELECT "  \
-	                       "1 FROM executors x"                                                \
-	                       "     WHERE " ONLINE_IN_POOL                                        \
-	                       " AND substr(tr.spec->>'route', 7) = ANY (x.labels))"               \
-	                       "     THEN 'no online executor with label ''' || "                  \
-	                       "substr(tr.spec->>'route', 7)"                                      \
-	                       "       || ''' in pool ''' || tr.pool || ''''"                      \
-	                       "   WHEN " BREAKER                                                  \
-	                       " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"            \
-	                       "     WHERE " ONLINE_IN_POOL " AND COALESCE(x.breakers->" BREAKER   \
-	                       "->>'state', 'closed')"                                             \
-	                       "       <> 'open')"                                                 \
-	                       "     THEN 'circuit breaker ''' || " BREAKER                        \
-	                       " || ''' open until ' || COALESCE((SELECT " API_TS(                 \
-	                           "to_timestamp(min((x.breakers->" BREAKER                        \
-	                           "->>'until_ms')::double precision)"                             \
-	                           " / 1000.0)") " FROM executors x WHERE " ONLINE_IN_POOL         \
-	                                         "), '?')"                                         \
-	                                         "   WHEN tr.available_at > now() THEN "           \
-	                                         "'available at ' || " API_TS(                     \
-	                                             "tr.available_at") "   ELSE 'waiting for a "  \
-	                                                                "free slot' END"           \
-	                                                                " WHEN 'running' THEN "    \
-	                                                                "'running on ' || "        \
-	                                                                "COALESCE(tr.executor_id," \
-	                                                                " '?') || ' since ' ||"    \
-	                                                                "   COALESCE(" API_TS(     \
-	                                                                    "COALESCE(tr.started_" \
-	                                                                    "at, (SELECT "         \
-	                                                                    "max(COALESCE(a."      \
-	                                                                    "started_at,"          \
-	                                                                    "     a.claimed_at)) " \
-	                                                                    "FROM attempts a "     \
-	                                                                    "WHERE a.task_run_id " \
-	                                                                    "= tr.id AND "         \
-	                                                                    "a.attempt = "         \
-	                                                                    "tr.attempt"           \
-	                                                                    "     AND NOT "        \
-	                                                                    "a.stale))") ", '?')"  \
-	                                                                                 " ELSE "  \
-	                                                                                 "NULL "   \
-	                                                                                 "END"
+/* Why a task run is not running (or where it runs); null when final. The
+ * reason the engine stored (tr.wait_reason, e.g. the breaker that refused
+ * the last attempt) comes before the generic "retrying at". */
+#define WAIT_REASON                                                                            \
+	"CASE tr.state"                                                                        \
+	" WHEN 'pending' THEN COALESCE('waiting on upstream: ' || ("                           \
+	"   SELECT string_agg(n, ', ' ORDER BY n)"                                             \
+	"   FROM jsonb_array_elements_text(COALESCE(tr.spec->'needs', '[]')) n"                \
+	"   WHERE EXISTS (SELECT 1 FROM task_runs u WHERE u.run_id = tr.run_id"                \
+	"     AND u.task = n AND u.state IN " NOT_FINAL ")), 'waiting to be queued')"          \
+	" WHEN 'retrying' THEN COALESCE(tr.wait_reason || '; ', '')"                           \
+	"   || 'retrying at ' || wf_ts(tr.available_at)"                                       \
+	"   || ' (attempt ' || (tr.attempt + 1) || ' of ' || tr.max_attempts || ')'"           \
+	" WHEN 'queued' THEN CASE"                                                             \
+	"   WHEN r.wf_paused THEN 'workflow paused'"                                           \
+	"   WHEN r.state = 'paused' THEN 'run paused'"                                         \
+	"   WHEN " PINNED " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"             \
+	"       WHERE x.id = " PINNED " AND x.state = 'online')"                               \
+	"     THEN 'executor ''' || " PINNED " || ''' is not online'"                          \
+	"   WHEN NOT EXISTS (SELECT 1 FROM executors x WHERE " ONLINE_IN_POOL ")"              \
+	"     THEN 'no online executor in pool ''' || tr.pool || ''''"                         \
+	"   WHEN tr.spec->>'route' LIKE 'label:%' AND NOT EXISTS (SELECT 1 FROM executors x"   \
+	"       WHERE " ONLINE_IN_POOL " AND substr(tr.spec->>'route', 7) = ANY (x.labels))"   \
+	"     THEN 'no online executor with label ''' || substr(tr.spec->>'route', 7)"         \
+	"       || ''' in pool ''' || tr.pool || ''''"                                         \
+	"   WHEN " BREAKER " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"            \
+	"       WHERE " ONLINE_IN_POOL "       AND COALESCE(x.breakers->" BREAKER              \
+	"->>'state', 'closed') <> 'open')"                                                     \
+	"     THEN 'circuit breaker ''' || " BREAKER " || ''' open until ' || COALESCE(("      \
+	"       SELECT wf_ts(to_timestamp(min((x.breakers->" BREAKER "->>'until_ms')"          \
+	"         ::double precision) / 1000.0))"                                              \
+	"       FROM executors x WHERE " ONLINE_IN_POOL "), '?')"                              \
+	"   WHEN tr.available_at > now() THEN 'available at ' || wf_ts(tr.available_at)"       \
+	"   ELSE 'waiting for a free slot' END"                                                \
+	" WHEN 'running' THEN 'running on ' || COALESCE(tr.executor_id, '?') || ' since '"     \
+	"   || COALESCE(wf_ts(COALESCE(tr.started_at, ("                                       \
+	"     SELECT max(COALESCE(a.started_at, a.claimed_at)) FROM attempts a"                \
+	"     WHERE a.task_run_id = tr.id AND a.attempt = tr.attempt AND NOT a.stale))), '?')" \
+	" ELSE NULL END"
 
-#define ATTEMPTS                                                                                   \
-	"COALESCE((SELECT json_agg(json_build_object('attempt', a.attempt,"                        \
-	" 'executor_id', a.executor_id, 'state', a.state,"                                         \
-	" 'claimed_at', " API_TS("a.claimed_at") ", 'started_at', " API_TS(                        \
-	    "a.started_at") ","                                                                    \
-	                    " 'finished_at', " API_TS(                                             \
-	                        "a.finished_at") ", 'exit_code', a.exit_code,"                     \
-	                                         " 'http_status', a.http_status, 'duration_ms', "  \
-	                                         "a.duration_ms, 'output', a.output,"              \
-	                                         " 'error', a.error, 'stale', a.stale) ORDER BY "  \
-	                                         "a.attempt, a.id)"                                \
-	                                         " FROM attempts a WHERE a.task_run_id = tr.id), " \
-	                                         "'[]'::json)"
+#define ATTEMPTS                                                                   \
+	"COALESCE((SELECT json_agg(json_build_object("                             \
+	"   'attempt', a.attempt, 'executor_id', a.executor_id, 'state', a.state," \
+	"   'claimed_at', wf_ts(a.claimed_at), 'started_at', wf_ts(a.started_at)," \
+	"   'finished_at', wf_ts(a.finished_at), 'exit_code', a.exit_code,"        \
+	"   'http_status', a.http_status, 'duration_ms', a.duration_ms,"           \
+	"   'output', a.output, 'error', a.error, 'stale', a.stale)"               \
+	"   ORDER BY a.attempt, a.id)"                                             \
+	" FROM attempts a WHERE a.task_run_id = tr.id), '[]'::json)"
 
 #define TASK_RUN                                                                                  \
 	"json_build_object('id', tr.id, 'task', tr.task, 'state', tr.state,"                      \
 	" 'attempt', tr.attempt, 'max_attempts', tr.max_attempts,"                                \
 	" 'priority', CASE tr.priority WHEN 0 THEN 'high' WHEN 1 THEN 'medium' ELSE 'low' END,"   \
 	" 'pool', tr.pool, 'executor_id', tr.executor_id, 'target_executor', tr.target_executor," \
-	" 'available_at', " API_TS(                                                               \
-	    "tr.available_at") ","                                                                \
-	                       " 'started_at', " API_TS(                                          \
-	                           "tr.started_at") ", "                                          \
-	                                            "'finished_at',"                              \
-	                                            " " API_TS("tr."                              \
-	                                                       "finished_"                        \
-	                                                       "at") ","                          \
-	                                                             " '"                         \
-	                                                             "wait"                       \
-	                                                             "_rea"                       \
-	                                                             "son'"                       \
-	                                                             ","                          \
-	                                                             " " WAIT_REASON ", "         \
-	                                                             "'err"                       \
-	                                                             "or',"                       \
-	                                                             " tr."                       \
-	                                                             "erro"                       \
-	                                                             "r, "                        \
-	                                                             "'out"                       \
-	                                                             "puts"                       \
-	                                                             "', "                        \
-	                                                             "tr."                        \
-	                                                             "outp"                       \
-	                                                             "uts,"                       \
-	                                                             " '"                         \
-	                                                             "need"                       \
-	                                                             "s', "                       \
-	                                                             "COAL"                       \
-	                                                             "ESCE"                       \
-	                                                             "(tr."                       \
-	                                                             "spec"                       \
-	                                                             "->'"                        \
-	                                                             "need"                       \
-	                                                             "s', "                       \
-	                                                             "'[]'"                       \
-	                                                             "::"                         \
-	                                                             "json"                       \
-	                                                             "b), "                       \
-	                                                             "'att"                       \
-	                                                             "empt"                       \
-	                                                             "s',"                        \
-	                                                             " " ATTEMPTS ")"
+	" 'available_at', wf_ts(tr.available_at), 'started_at', wf_ts(tr.started_at),"            \
+	" 'finished_at', wf_ts(tr.finished_at), 'wait_reason', " WAIT_REASON ","                  \
+	" 'error', tr.error, 'outputs', tr.outputs,"                                              \
+	" 'needs', COALESCE(tr.spec->'needs', '[]'::jsonb), 'attempts', " ATTEMPTS ")"
 
 /* The whole run detail in one statement. */
 static const char run_sql[] =
-    "WITH r AS (SELECT r.*, w.name AS workflow, w.paused AS wf_paused, wv.dag"
-    "   FROM runs r JOIN workflows w ON w.id = r.workflow_id"
-    "   JOIN workflow_versions wv ON wv.workflow_id = r.workflow_id AND wv.version = r.version"
-    "   WHERE r.id = $1::bigint),"
+    "WITH r AS ("
+    "  SELECT r.*, w.name AS workflow, w.paused AS wf_paused, wv.dag"
+    "  FROM runs r JOIN workflows w ON w.id = r.workflow_id"
+    "  JOIN workflow_versions wv ON wv.workflow_id = r.workflow_id AND wv.version = r.version"
+    "  WHERE r.id = $1::bigint),"
     " spec AS (SELECT e->>'name' AS name, e AS spec"
-    "   FROM r, jsonb_array_elements(COALESCE(r.dag->'tasks', '[]')) e),"
+    "  FROM r, jsonb_array_elements(COALESCE(r.dag->'tasks', '[]')) e),"
     " tr AS (SELECT t.*, spec.spec FROM task_runs t LEFT JOIN spec ON spec.name = t.task"
-    "   WHERE t.run_id = $1::bigint)"
+    "  WHERE t.run_id = $1::bigint)"
     " SELECT json_build_object('id', r.id, 'workflow', r.workflow, 'version', r.version,"
-    " 'state', r.state, 'trigger', r.trigger, 'params', r.params,"
-    " 'scheduled_for', " API_TS("r.scheduled_for") ", 'fired_at', " API_TS(
-        "r.fired_at") ","
-                      " 'idempotency_key', r.idempotency_key, 'created_by', r.created_by,"
-                      " 'created_at', " API_TS("r.created_at") ", 'started_at', " API_TS(
-                          "r.started_at") ","
-                                          " 'finished_at', " API_TS(
-                                              "r.finished_at") ", "
-                                                               "'deadline_at'"
-                                                               ", " API_TS("r."
-                                                                           "deadline_"
-                                                                           "at") ","
-                                                                                 " '"
-                                                                                 "wor"
-                                                                                 "kfl"
-                                                                                 "ow_"
-                                                                                 "pau"
-                                                                                 "sed"
-                                                                                 "', "
-                                                                                 "r."
-                                                                                 "wf_"
-                                                                                 "pau"
-                                                                                 "sed"
-                                                                                 ","
-                                                                                 " '"
-                                                                                 "tas"
-                                                                                 "k_"
-                                                                                 "run"
-                                                                                 "s',"
-                                                                                 " CO"
-                                                                                 "ALE"
-                                                                                 "SCE"
-                                                                                 "(("
-                                                                                 "SEL"
-                                                                                 "ECT"
-                                                                                 " js"
-                                                                                 "on_"
-                                                                                 "agg"
-                                                                                 "(" TASK_RUN "   "
-                                                                                 "ORD"
-                                                                                 "ER "
-                                                                                 "BY "
-                                                                                 "tr."
-                                                                                 "tas"
-                                                                                 "k, "
-                                                                                 "tr."
-                                                                                 "tar"
-                                                                                 "get"
-                                                                                 "_ex"
-                                                                                 "ecu"
-                                                                                 "tor"
-                                                                                 " NU"
-                                                                                 "LLS"
-                                                                                 " FI"
-                                                                                 "RST"
-                                                                                 ", "
-                                                                                 "tr."
-                                                                                 "id)"
-                                                                                 " FR"
-                                                                                 "OM "
-                                                                                 "tr)"
-                                                                                 ", "
-                                                                                 "'[]"
-                                                                                 "'::"
-                                                                                 "jso"
-                                                                                 "n)"
-                                                                                 ")::"
-                                                                                 "tex"
-                                                                                 "t "
-                                                                                 "FRO"
-                                                                                 "M "
-                                                                                 "r";
+    "  'state', r.state, 'trigger', r.trigger, 'params', r.params,"
+    "  'scheduled_for', wf_ts(r.scheduled_for), 'fired_at', wf_ts(r.fired_at),"
+    "  'idempotency_key', r.idempotency_key, 'created_by', r.created_by,"
+    "  'created_at', wf_ts(r.created_at), 'started_at', wf_ts(r.started_at),"
+    "  'finished_at', wf_ts(r.finished_at), 'deadline_at', wf_ts(r.deadline_at),"
+    "  'workflow_paused', r.wf_paused,"
+    "  'task_runs', COALESCE((SELECT json_agg(" TASK_RUN
+    "    ORDER BY tr.task, tr.target_executor NULLS FIRST, tr.id) FROM tr), '[]'::json)"
+    " )::text FROM r";
+/* clang-format on */
 
 static void get_run(struct api_req *rq, struct api_resp *rs)
 {

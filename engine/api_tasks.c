@@ -12,9 +12,9 @@
 // clang-format off
 #define ATTEMPT_FIELDS                                                                   \
 	"'task_run_id', a.task_run_id, 'attempt', a.attempt, 'executor_id', a.executor_id," \
-	" 'state', a.state, 'claimed_at', " API_TS("a.claimed_at") ","                     \
-	" 'sent_at', " API_TS("a.sent_at") ", 'started_at', " API_TS("a.started_at") ","   \
-	" 'finished_at', " API_TS("a.finished_at") ", 'exit_code', a.exit_code,"           \
+	" 'state', a.state, 'claimed_at', " "wf_ts(a.claimed_at)" ","                     \
+	" 'sent_at', " "wf_ts(a.sent_at)" ", 'started_at', " "wf_ts(a.started_at)" ","   \
+	" 'finished_at', " "wf_ts(a.finished_at)" ", 'exit_code', a.exit_code,"           \
 	" 'http_status', a.http_status, 'duration_ms', a.duration_ms, 'stale', a.stale"
 
 /* The task's main task run (broadcast copies after it) and the attempts
@@ -26,9 +26,9 @@ static const char task_sql[] =
     " 'retries_used', t.retries_used,"
     " 'priority', CASE t.priority WHEN 0 THEN 'high' WHEN 1 THEN 'medium' ELSE 'low' END,"
     " 'pool', t.pool, 'executor_id', t.executor_id, 'target_executor', t.target_executor,"
-    " 'available_at', " API_TS("t.available_at") ", 'lease_expires_at', "
-    API_TS("t.lease_expires_at") ", 'started_at', " API_TS("t.started_at") ","
-    " 'finished_at', " API_TS("t.finished_at") ", 'wait_reason', t.wait_reason,"
+    " 'available_at', " "wf_ts(t.available_at)" ", 'lease_expires_at', "
+    "wf_ts(t.lease_expires_at)" ", 'started_at', " "wf_ts(t.started_at)" ","
+    " 'finished_at', " "wf_ts(t.finished_at)" ", 'wait_reason', t.wait_reason,"
     " 'error', t.error, 'outputs', t.outputs,"
     " 'copies', (SELECT json_agg(json_build_object('id', c.id, 'target_executor',"
     "   c.target_executor, 'state', c.state, 'attempt', c.attempt) ORDER BY c.id)"
@@ -47,11 +47,11 @@ static const char attempt_sql[] =
 
 #define SCHEDULE_JSON                                                                     \
 	"json_build_object('workflow', w.name, 'kind', s.kind, 'expr', s.expr,"           \
-	" 'at', " API_TS("s.at_time") ", 'timezone', s.timezone, 'jitter_ms', s.jitter_ms," \
+	" 'at', " "wf_ts(s.at_time)" ", 'timezone', s.timezone, 'jitter_ms', s.jitter_ms," \
 	" 'catchup', s.catchup, 'overlap', s.overlap,"                                    \
-	" 'next_fire_at', " API_TS("s.next_fire_at") ","                                  \
-	" 'next_nominal_at', " API_TS("s.next_nominal_at") ","                            \
-	" 'last_fired_at', " API_TS("s.last_fired_at") ", 'enabled', s.enabled,"          \
+	" 'next_fire_at', " "wf_ts(s.next_fire_at)" ","                                  \
+	" 'next_nominal_at', " "wf_ts(s.next_nominal_at)" ","                            \
+	" 'last_fired_at', " "wf_ts(s.last_fired_at)" ", 'enabled', s.enabled,"          \
 	" 'paused', w.paused)"
 
 static const char schedules_sql[] =
@@ -59,6 +59,7 @@ static const char schedules_sql[] =
     " JOIN workflows w ON w.id = s.workflow_id"
     " WHERE w.deleted_at IS NULL AND ($1::text IS NULL OR w.name = $1)"
     "   AND ($2::text IS NULL OR w.name > $2)"
+    "   AND ($4::text IS NULL OR w.namespace = $4)"
     " ORDER BY w.name LIMIT $3::int";
 // clang-format on
 
@@ -107,8 +108,8 @@ static void list_schedules(struct api_req *rq, struct api_resp *rs)
 	if (api_arg_limit(rq, rs, &limit) != 0)
 		return;
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[3] = {api_arg(rq, "workflow"), api_arg(rq, "cursor"), lim};
-	api_list(rq, rs, schedules_sql, 3, p, limit, 0);
+	const char *p[4] = {api_arg(rq, "workflow"), api_arg(rq, "cursor"), lim, api_ns_scope(rq)};
+	api_list(rq, rs, schedules_sql, 4, p, limit, 0);
 }
 
 const struct api_route api_task_routes[] = {

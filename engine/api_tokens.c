@@ -15,9 +15,9 @@
 
 // clang-format off
 #define TOKEN_JSON                                                                        \
-	"json_build_object('name', name, 'role', role,"                                   \
-	" 'created_at', " API_TS("created_at") ", 'last_used_at', " API_TS("last_used_at") \
-	", 'revoked', revoked_at IS NOT NULL, 'revoked_at', " API_TS("revoked_at") ")"
+	"json_build_object('name', name, 'role', role, 'namespace', namespace,"           \
+	" 'created_at', " "wf_ts(created_at)" ", 'last_used_at', " "wf_ts(last_used_at)" \
+	", 'revoked', revoked_at IS NOT NULL, 'revoked_at', " "wf_ts(revoked_at)" ")"
 // clang-format on
 
 static void list_tokens(struct api_req *rq, struct api_resp *rs)
@@ -48,7 +48,7 @@ static int valid_token_name(const char *s)
 
 static void create_token(struct api_req *rq, struct api_resp *rs)
 {
-	static const char *const allowed[] = {"name", "role", NULL};
+	static const char *const allowed[] = {"name", "role", "namespace", NULL};
 	json_t *body = NULL;
 	unsigned char raw[32];
 	char token[3 + 64 + 1], hash[65];
@@ -69,19 +69,27 @@ static void create_token(struct api_req *rq, struct api_resp *rs)
 		          "'role' is required: viewer, operator or admin");
 		goto out;
 	}
+	const json_t *nsv = json_object_get(body, "namespace");
+	const char *ns = json_string_value(nsv);
+	if (nsv && !json_is_null(nsv) && (!ns || !api_ns_valid(ns))) {
+		api_error(rs, 400, "invalid_field", "namespace",
+		          "'namespace' must be null (every namespace) or 1 to 64 characters from "
+		          "a-z, 0-9, '_' and '-'");
+		goto out;
+	}
 	randombytes_buf(raw, sizeof raw);
 	memcpy(token, "wf_", 3);
 	hex_encode(raw, sizeof raw, token + 3);
 	auth_hash_token(token, hash);
-	const char *p[4] = {name, role, hash, rq->actor};
+	const char *p[5] = {name, role, hash, rq->actor, ns};
 	r = store_exec(api_store(rq),
-	               "WITH t AS (INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)"
-	               "  ON CONFLICT (name) DO NOTHING RETURNING id),"
+	               "WITH t AS (INSERT INTO api_tokens (name, role, hash, namespace)"
+	               "  VALUES ($1, $2, $3, $5) ON CONFLICT (name) DO NOTHING RETURNING id),"
 	               " ev AS (INSERT INTO events (kind, actor, data)"
 	               "  SELECT 'token.created', $4, jsonb_build_object('name', $1::text,"
-	               "   'role', $2::text) FROM t)"
+	               "   'role', $2::text, 'namespace', $5::text) FROM t)"
 	               " SELECT count(*) FROM t",
-	               4, p);
+	               5, p);
 	if (!r) {
 		api_error_db(rq, rs);
 		goto out;
@@ -93,8 +101,11 @@ static void create_token(struct api_req *rq, struct api_resp *rs)
 		goto out;
 	}
 	auth_invalidate(rq->api->auth); /* a cached "unknown" for this hash */
-	log_info("API token created", "name=%s role=%s actor=%s", name, role, rq->actor);
-	api_json(rs, 201, json_pack("{s:s,s:s,s:s}", "name", name, "role", role, "token", token));
+	log_info("API token created", "name=%s role=%s namespace=%s actor=%s", name, role,
+	         ns ? ns : "*", rq->actor);
+	api_json(rs, 201,
+	         json_pack("{s:s,s:s,s:o,s:s}", "name", name, "role", role, "namespace",
+	                   ns ? json_string(ns) : json_null(), "token", token));
 out:
 	sodium_memzero(token, sizeof token);
 	sodium_memzero(raw, sizeof raw);

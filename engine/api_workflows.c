@@ -12,35 +12,17 @@
 #define MAX_FILENAME 255
 
 /* The JSON fields of a workflow (w), its current version (wv) and schedule (s). */
-#define WF_FIELDS                                                                                \
-	"'name', w.name, 'namespace', w.namespace, 'paused', w.paused,"                          \
-	" 'version', w.current_version, 'hash', wv.hash,"                                        \
-	" 'description', wv.dag->'description', 'schedule', wv.dag->'schedule',"                 \
-	" 'next_fire_at', " API_TS(                                                              \
-	    "s.next_fire_at") ","                                                                \
-	                      " 'last_run', (SELECT json_build_object('id', r.id, 'state', "     \
-	                      "r.state,"                                                         \
-	                      "   'created_at', " API_TS(                                        \
-	                          "r.created_at") ") FROM runs r"                                \
-	                                          "   WHERE r.workflow_id = w.id ORDER BY r.id " \
-	                                          "DESC LIMIT 1),"                               \
-	                                          " 'created_at', " API_TS(                      \
-	                                              "w.created_at") ", "                       \
-	                                                              "'upda"                    \
-	                                                              "ted_"                     \
-	                                                              "at',"                     \
-	                                                              " " API_TS("w"             \
-	                                                                         "."             \
-	                                                                         "u"             \
-	                                                                         "p"             \
-	                                                                         "d"             \
-	                                                                         "a"             \
-	                                                                         "t"             \
-	                                                                         "e"             \
-	                                                                         "d"             \
-	                                                                         "_"             \
-	                                                                         "a"             \
-	                                                                         "t")
+/* clang-format off: SQL is laid out by hand. */
+#define WF_FIELDS                                                                \
+	"'name', w.name, 'namespace', w.namespace, 'paused', w.paused,"          \
+	" 'version', w.current_version, 'hash', wv.hash,"                        \
+	" 'description', wv.dag->'description', 'schedule', wv.dag->'schedule'," \
+	" 'next_fire_at', wf_ts(s.next_fire_at),"                                \
+	" 'last_run', (SELECT json_build_object('id', r.id, 'state', r.state,"   \
+	"   'created_at', wf_ts(r.created_at)) FROM runs r"                      \
+	"   WHERE r.workflow_id = w.id ORDER BY r.id DESC LIMIT 1),"             \
+	" 'created_at', wf_ts(w.created_at), 'updated_at', wf_ts(w.updated_at)"
+/* clang-format on */
 #define WF_FROM                                                                      \
 	" FROM workflows w"                                                          \
 	" LEFT JOIN workflow_versions wv ON wv.workflow_id = w.id AND wv.version = " \
@@ -76,6 +58,26 @@ static void invalid_workflow(struct api_resp *rs, const struct dsl_result *r, co
 	free(msg);
 }
 
+/* A namespace-scoped token may submit only into its namespace, and may
+ * not take over a workflow of the same name in another one. */
+static int submit_scope(struct api_req *rq, struct api_resp *rs, const json_t *dag)
+{
+	const char *name = json_string_value(json_object_get(dag, "name"));
+	const char *ns = json_string_value(json_object_get(dag, "namespace"));
+	if (api_ns_check(rq, rs, ns ? ns : "default", name) != 0)
+		return -1;
+	const char *p[1] = {name};
+	PGresult *res =
+	    store_exec(api_store(rq), "SELECT namespace FROM workflows WHERE name = $1", 1, p);
+	if (!res) {
+		api_error_db(rq, rs);
+		return -1;
+	}
+	int rc = PQntuples(res) == 1 ? api_ns_check(rq, rs, PQgetvalue(res, 0, 0), name) : 0;
+	PQclear(res);
+	return rc;
+}
+
 static void submit(struct api_req *rq, struct api_resp *rs)
 {
 	static const char *const allowed[] = {"source", "filename", NULL};
@@ -108,6 +110,8 @@ static void submit(struct api_req *rq, struct api_resp *rs)
 		invalid_workflow(rs, &r, filename);
 		goto out;
 	}
+	if (api_ns_scope(rq) && submit_scope(rq, rs, r.dag) != 0)
+		goto out;
 	if (runs_submit(api_store(rq), &r, source, filename, rq->actor, &version, &changed, &e) !=
 	    0) {
 		api_error_wf(rs, &e);
@@ -134,13 +138,15 @@ static void list_workflows(struct api_req *rq, struct api_resp *rs)
 	if (api_arg_limit(rq, rs, &limit) != 0)
 		return;
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[3] = {api_arg(rq, "namespace"), api_arg(rq, "cursor"), lim};
+	const char *p[4] = {api_arg(rq, "namespace"), api_arg(rq, "cursor"), lim,
+	                    api_ns_scope(rq)};
 	api_list(rq, rs,
 	         "SELECT json_build_object(" WF_FIELDS ")::text, w.name" WF_FROM
 	         " WHERE w.deleted_at IS NULL AND ($1::text IS NULL OR w.namespace = $1)"
 	         "   AND ($2::text IS NULL OR w.name > $2)"
+	         "   AND ($4::text IS NULL OR w.namespace = $4)"
 	         " ORDER BY w.name LIMIT $3::int",
-	         3, p, limit, 0);
+	         4, p, limit, 0);
 }
 
 static void get_workflow(struct api_req *rq, struct api_resp *rs)
@@ -172,12 +178,13 @@ static int workflow_exists(struct api_req *rq, struct api_resp *rs, const char *
 	return n > 0;
 }
 
-#define VERSION_FIELDS                                                                      \
+/* clang-format off */
+#define VERSION_FIELDS \
 	"'workflow', w.name, 'version', v.version, 'hash', v.hash, 'filename', v.filename," \
-	" 'current', v.version IS NOT DISTINCT FROM w.current_version,"                     \
-	" 'created_by', v.created_by, 'created_at', " API_TS(                               \
-	    "v.created_at") ","                                                             \
-	                    " 'source', v.source, 'dag', v.dag"
+	" 'current', v.version IS NOT DISTINCT FROM w.current_version," \
+	" 'created_by', v.created_by, 'created_at', wf_ts(v.created_at)," \
+	" 'source', v.source, 'dag', v.dag"
+/* clang-format on */
 
 static void list_versions(struct api_req *rq, struct api_resp *rs)
 {
