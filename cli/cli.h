@@ -69,6 +69,19 @@ int cli_token_create(const char *role, const char *name, char *token, size_t len
  * database could not be asked (message printed). */
 int cli_token_known(const char *token) __attribute__((warn_unused_result));
 
+/* cmd_keys.c: CURVE key pairs for the executor channel (offline). */
+int cmd_keys(int argc, char **argv);
+/* wfctl dev's key pairs in WFDIR/keys (made once, then reused): paths for
+ * the engine (engine_key, allow = the executors' public keys) and the
+ * executors (executor_key, engine_pub). Returns 0 or -1 (printed). */
+struct cli_dev_keys {
+	char engine_key[512], engine_pub[512], executor_key[512], allow[512];
+};
+int cli_dev_keys(const char *wfdir, struct cli_dev_keys *k) __attribute__((warn_unused_result));
+
+/* cmd_backfill.c: runs for every scheduled time of a past range. */
+int cmd_backfill(int argc, char **argv);
+
 /* cmd_dev.c: a private PostgreSQL, an engine and executors in ./.wf/. */
 int cmd_dev(int argc, char **argv);
 
