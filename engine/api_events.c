@@ -35,10 +35,8 @@
 
 static void whoami(struct api_req *rq, struct api_resp *rs)
 {
-	api_json(
-	    rs, 200,
-	    json_pack("{s:s,s:s,s:o}", "name", rq->who.name, "role", auth_role_name(rq->who.role),
-	              "namespace", rq->who.ns[0] ? json_string(rq->who.ns) : json_null()));
+	api_json(rs, 200,
+	         json_pack("{s:s,s:s}", "name", rq->who.name, "role", auth_role_name(rq->who.role)));
 }
 
 /* ------------------------------------------------------------ list */
