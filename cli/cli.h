@@ -69,6 +69,8 @@ int cli_token_create(const char *role, const char *name, char *token, size_t len
  * database could not be asked (message printed). */
 int cli_token_known(const char *token) __attribute__((warn_unused_result));
 
+/* cmd_keys.c: CURVE key pairs for the executor channel (offline). */
+int cmd_keys(int argc, char **argv);
 /* wfctl dev's key pairs in WFDIR/keys (made once, then reused): paths for
  * the engine (engine_key, allow = the executors' public keys) and the
  * executors (executor_key, engine_pub). Returns 0 or -1 (printed). */

@@ -81,6 +81,9 @@ static void token_hash(const char *token, char *hash)
 	hex_encode(digest, sizeof digest, hash);
 }
 
+/* --namespace of "token create" (NULL = every namespace). */
+static const char *token_namespace;
+
 int cli_token_create(const char *role, const char *name, char *token, size_t len)
 {
 	char hash[2 * crypto_hash_sha256_BYTES + 1];
@@ -100,9 +103,13 @@ int cli_token_create(const char *role, const char *name, char *token, size_t len
 		rc = EXIT_UNAVAIL;
 		goto out;
 	}
-	const char *params[3] = {name, role, hash};
-	r = PQexecParams(db, "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)", 3,
-	                 NULL, params, NULL, NULL, 0);
+	const char *params[4] = {name, role, hash, token_namespace};
+	r = PQexecParams(db,
+	                 token_namespace
+	                     ? "INSERT INTO api_tokens (name, role, hash, namespace)"
+	                       " VALUES ($1, $2, $3, $4)"
+	                     : "INSERT INTO api_tokens (name, role, hash) VALUES ($1, $2, $3)",
+	                 token_namespace ? 4 : 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 		if (state && strcmp(state, "23505") == 0)
@@ -149,6 +156,8 @@ static int token_create(int argc, char **argv)
 			role = argv[++i];
 		else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
 			name = argv[++i];
+		else if (strcmp(argv[i], "--namespace") == 0 && i + 1 < argc)
+			token_namespace = argv[++i];
 		else {
 			fprintf(stderr, "wfctl: token create: unexpected '%s'\n", argv[i]);
 			return EXIT_USAGE;
@@ -156,7 +165,17 @@ static int token_create(int argc, char **argv)
 	}
 	if (!role || !name) {
 		fprintf(stderr,
-		        "usage: wfctl token create --role viewer|operator|admin --name NAME\n");
+		        "usage: wfctl token create --role viewer|operator|admin --name NAME "
+		        "[--namespace NS]\n");
+		return EXIT_USAGE;
+	}
+	if (token_namespace && (!*token_namespace || strlen(token_namespace) > 64 ||
+	                        strspn(token_namespace, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+	                            strlen(token_namespace))) {
+		fprintf(stderr,
+		        "wfctl: --namespace '%s': use 1 to 64 characters from a-z, 0-9, '_' "
+		        "and '-'\n",
+		        token_namespace);
 		return EXIT_USAGE;
 	}
 	if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin")) {
@@ -168,14 +187,18 @@ static int token_create(int argc, char **argv)
 	if (rc != EXIT_OK)
 		return rc;
 	if (cli_opts.json) {
-		json_t *o = json_pack("{s:s,s:s,s:s}", "name", name, "role", role, "token", token);
+		json_t *o = json_pack("{s:s,s:s,s:o,s:s}", "name", name, "role", role, "namespace",
+		                      token_namespace ? json_string(token_namespace) : json_null(),
+		                      "token", token);
 		char *s = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
 		json_decref(o);
 	} else {
 		printf("%s\n", token);
-		fprintf(stderr, "token '%s' (%s) created; it is shown only once\n", name, role);
+		fprintf(stderr, "token '%s' (%s%s%s) created; it is shown only once\n", name, role,
+		        token_namespace ? ", namespace " : "",
+		        token_namespace ? token_namespace : "");
 	}
 	sodium_memzero(token, sizeof token);
 	return rc;
@@ -186,8 +209,10 @@ int cmd_token(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "create") == 0)
 		return token_create(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: wfctl token create --role viewer|operator|admin --name NAME\n\n"
+		printf("usage: wfctl token create --role viewer|operator|admin --name NAME "
+		       "[--namespace NS]\n\n"
 		       "Creates an API token and prints it once; only its hash is stored.\n"
+		       "--namespace limits the token to the workflows of one namespace.\n"
 		       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n");
 		return EXIT_OK;
 	}

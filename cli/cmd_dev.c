@@ -1044,7 +1044,11 @@ static int start_services(struct dev *d)
 	char *zmq = xasprintf("tcp://127.0.0.1:%d", d->zmq_port);
 	int rc = -1;
 
-	char *eargv[] = {engine, "--http", http, "--zmq", zmq, "--web", d->web, NULL};
+	struct cli_dev_keys k;
+	if (cli_dev_keys(d->wf, &k) != 0)
+		goto out;
+	char *eargv[] = {engine, "--http", http, "--zmq", zmq, "--web", d->web,
+	                 "--curve-secret", k.engine_key, "--executor-keys", k.allow, NULL};
 	struct child *e =
 	    start_child(d, STAGE_ENGINE, xstrdup("engine"), child_log(d, "engine"), eargv);
 	if (!e)
@@ -1070,8 +1074,9 @@ static int start_services(struct dev *d)
 		snprintf(listen, sizeof listen, "tcp://127.0.0.1:%d", port);
 		snprintf(name, sizeof name, "executor %s", id);
 		snprintf(logname, sizeof logname, "executor-%d", i);
-		char *xargv[] = {executor,   "--id", id,        "--listen", listen,
-		                 "--engine", zmq,    "--slots", "4",        NULL};
+		char *xargv[] = {executor, "--id", id, "--listen", listen, "--engine", zmq,
+		                 "--slots", "4", "--curve-secret", k.executor_key,
+		                 "--engine-key", k.engine_pub, NULL};
 		if (!start_child(d, STAGE_EXECUTOR, xstrdup(name), child_log(d, logname), xargv))
 			goto out;
 	}

@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"dlq", cmd_dlq, "dead letters: list, retry ID, drop ID"},
     {"events", cmd_events, "recent events (--follow streams them)"},
     {"migrate", cmd_migrate, "apply the missing database migrations"},
+    {"keys", cmd_keys, "keys generate [--out PREFIX]: a CURVE key pair for engines/executors"},
     {"token", cmd_token_admin, "token create --role R --name N | list | revoke NAME"},
     {"dev", cmd_dev, "a private PostgreSQL, engine and executors in ./.wf (Ctrl-C stops)"},
     {NULL, NULL, NULL},

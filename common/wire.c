@@ -334,7 +334,8 @@ int wire_validate(const json_t *msg, char *err, size_t errlen)
 		               check_string(&v, msg, "pool", REQUIRED, 1) ||
 		               check_string_array(&v, msg, "labels", REQUIRED, 0) ||
 		               check_int(&v, msg, "slots", REQUIRED, 0) ||
-		               check_string(&v, msg, "version", OPTIONAL, 0)
+		               check_string(&v, msg, "version", OPTIONAL, 0) ||
+		               check_string(&v, msg, "public_key", OPTIONAL, 1)
 		           ? -1
 		           : 0;
 	if (strcmp(type, "heartbeat") == 0)

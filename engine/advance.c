@@ -19,7 +19,14 @@
  * for a broadcast task. The row with target_executor NULL (created by
  * runs_trigger) stands for the task in the DAG: upstream checks and the run's
  * success look only at those rows; a run is final only when every row,
- * fan-out rows included, is final. */
+ * fan-out rows included, is final.
+ *
+ * Roll-up (first step of every settle): a broadcast parent that is
+ * `running` (the dispatcher set it so when it fanned out) becomes final once
+ * every one of its copies is final: broadcast_success "all" → succeeded
+ * only when every copy succeeded, "any" → succeeded when at least one did;
+ * else failed, with an error naming the copies that did not succeed. The
+ * parent takes the outputs of its first succeeded copy (lowest id). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +83,42 @@ static const char ADVANCE_SQL[] =
     ")"
     " SELECT count(*), count(*) FILTER (WHERE state = 'queued') FROM upd";
 
+/* Settles broadcast parents whose copies are all final (see above). */
+static const char ROLLUP_SQL[] =
+    "WITH p AS ("
+    " SELECT tr.id, tr.run_id, r.workflow_id, tr.attempt,"
+    "  coalesce(t.spec->>'broadcast_success', 'all') AS mode,"
+    "  count(*) AS n, count(*) FILTER (WHERE c.state = 'succeeded') AS nok,"
+    "  string_agg(CASE WHEN c.state <> 'succeeded' THEN c.target_executor || ': '"
+    "   || coalesce(c.error, c.state) END, '; ' ORDER BY c.target_executor) AS errors,"
+    "  (array_agg(c.outputs ORDER BY c.id) FILTER (WHERE c.state = 'succeeded'))[1] AS outputs"
+    " FROM task_runs tr"
+    " JOIN runs r ON r.id = tr.run_id"
+    " JOIN tasks t ON t.workflow_id = r.workflow_id AND t.version = r.version"
+    "  AND t.name = tr.task"
+    " JOIN task_runs c ON c.run_id = tr.run_id AND c.task = tr.task"
+    "  AND c.target_executor IS NOT NULL"
+    " WHERE tr.run_id = ANY($1::bigint[]) AND tr.state = 'running'"
+    "  AND tr.target_executor IS NULL AND t.spec->>'route' = 'broadcast'"
+    " GROUP BY tr.id, tr.run_id, r.workflow_id, tr.attempt, mode"
+    " HAVING bool_and(c.state IN (" RUNS_FINAL "))"
+    "), d AS ("
+    " SELECT p.*, CASE WHEN (mode = 'any' AND nok > 0) OR nok = n THEN 'succeeded'"
+    "  ELSE 'failed' END AS to_state FROM p"
+    "), upd AS ("
+    " UPDATE task_runs tr SET state = d.to_state, finished_at = now(), updated_at = now(),"
+    "  lease_expires_at = NULL, wait_reason = NULL, outputs = d.outputs,"
+    "  error = CASE WHEN d.to_state = 'failed' THEN 'broadcast: ' || (d.n - d.nok) || ' of '"
+    "   || d.n || ' copies did not succeed (' || d.errors || ')' END"
+    " FROM d WHERE tr.id = d.id AND tr.state = 'running'"
+    " RETURNING tr.id, tr.run_id, d.workflow_id, tr.state, tr.attempt, d.n, d.nok"
+    "), ev AS ("
+    " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
+    " SELECT 'task_run.state', workflow_id, run_id, id, jsonb_build_object('from', 'running',"
+    "  'to', state, 'attempt', attempt, 'copies', n, 'succeeded', nok) FROM upd"
+    ")"
+    " SELECT count(*) FROM upd";
+
 /* Completes the runs whose task runs are all final: state, event, outbox. */
 static const char COMPLETE_SQL[] =
     "WITH c AS ("
@@ -95,6 +138,13 @@ static const char COMPLETE_SQL[] =
     " SELECT 'run.finished', workflow_id, id, jsonb_build_object('state', state,"
     "  'duration_ms', (extract(epoch FROM finished_at - started_at) * 1000)::bigint)"
     " FROM upd"
+    /* the hooks of each version once (a large DAG is TOASTed: reading it
+     * once per version and batch, not several times per finished run) */
+    "), hk AS MATERIALIZED ("
+    " SELECT v.workflow_id, v.version, x.d->'on_success' AS ok, x.d->'on_failure' AS fail"
+    " FROM (SELECT DISTINCT workflow_id, version FROM upd) u"
+    " JOIN workflow_versions v ON v.workflow_id = u.workflow_id AND v.version = u.version"
+    " CROSS JOIN LATERAL (SELECT v.dag || '{}'::jsonb AS d) x"
     "), ob AS ("
     " INSERT INTO outbox (kind, target, payload)"
     " SELECT CASE WHEN e ? 'webhook' THEN 'webhook' ELSE 'email' END,"
@@ -103,16 +153,12 @@ static const char COMPLETE_SQL[] =
     "   'run_id', upd.id, 'state', upd.state, 'finished_at',"
     "   to_char(upd.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))"
     " FROM upd JOIN workflows w ON w.id = upd.workflow_id"
-    " JOIN workflow_versions v ON v.workflow_id = upd.workflow_id AND v.version = upd.version"
-    " CROSS JOIN LATERAL jsonb_array_elements(CASE"
-    "   WHEN jsonb_typeof(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
-    "    ELSE 'on_failure' END)) = 'array'"
-    "   THEN v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success' ELSE 'on_failure' END)"
-    "   WHEN jsonb_typeof(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
-    "    ELSE 'on_failure' END)) = 'object'"
-    "   THEN jsonb_build_array(v.dag->(CASE WHEN upd.state = 'succeeded' THEN 'on_success'"
-    "    ELSE 'on_failure' END))"
-    "   ELSE '[]'::jsonb END) AS e"
+    " JOIN hk ON hk.workflow_id = upd.workflow_id AND hk.version = upd.version"
+    " CROSS JOIN LATERAL (SELECT CASE WHEN upd.state = 'succeeded' THEN hk.ok"
+    "  ELSE hk.fail END AS h) x"
+    " CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(x.h) = 'array' THEN x.h"
+    "  WHEN jsonb_typeof(x.h) = 'object' THEN jsonb_build_array(x.h)"
+    "  ELSE '[]'::jsonb END) AS e"
     " WHERE jsonb_typeof(e) = 'object' AND (e ? 'webhook' OR e ? 'email')"
     ")"
     " SELECT count(*) FROM upd";
@@ -129,6 +175,10 @@ int runs__settle(struct store *s, const char *run_ids, int work_ready)
 {
 	const char *p[1] = {run_ids};
 	int queued = 0;
+	PGresult *rr = store_execp(s, "runs_rollup", ROLLUP_SQL, 1, p);
+	if (!rr)
+		return -1;
+	PQclear(rr);
 	/* Each pass moves the frontier one level; a DAG cannot be deeper than
 	 * its task count, the bound only guards against a bug looping. */
 	for (int pass = 0; pass < 10000; pass++) {

@@ -18,6 +18,10 @@ struct api_opts {
 	int rate_per_s;
 	int rate_burst;
 	int max_streams; /* concurrent SSE streams, 0 = 32; more get 503 */
+	/* HTTPS (both or neither; PEM text, borrowed until api_start returns):
+	 * with TLS a non-loopback address needs no allow_remote. */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 };
 
 struct api;

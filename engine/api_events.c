@@ -36,7 +36,9 @@
 static void whoami(struct api_req *rq, struct api_resp *rs)
 {
 	api_json(rs, 200,
-	         json_pack("{s:s,s:s}", "name", rq->who.name, "role", auth_role_name(rq->who.role)));
+	         json_pack("{s:s,s:s,s:o}", "name", rq->who.name, "role",
+	                   auth_role_name(rq->who.role), "namespace",
+	                   rq->who.ns[0] ? json_string(rq->who.ns) : json_null()));
 }
 
 /* ------------------------------------------------------------ list */
@@ -110,7 +112,7 @@ static void list_events(struct api_req *rq, struct api_resp *rs)
 	int desc = order && strcmp(order, "desc") == 0;
 	snprintf(lim, sizeof lim, "%d", limit + 1);
 	const char *p[6] = {cursor ? cursor : after, run, api_arg(rq, "workflow"),
-	                    api_arg(rq, "kind"), lim, api_ns_scope(rq)};
+	                    api_arg(rq, "kind"),     lim, api_ns_scope(rq)};
 	api_list(rq, rs, desc ? list_desc_sql : list_asc_sql, 6, p, limit, 1);
 }
 

@@ -138,8 +138,7 @@ static void list_workflows(struct api_req *rq, struct api_resp *rs)
 	if (api_arg_limit(rq, rs, &limit) != 0)
 		return;
 	snprintf(lim, sizeof lim, "%d", limit + 1);
-	const char *p[4] = {api_arg(rq, "namespace"), api_arg(rq, "cursor"), lim,
-	                    api_ns_scope(rq)};
+	const char *p[4] = {api_arg(rq, "namespace"), api_arg(rq, "cursor"), lim, api_ns_scope(rq)};
 	api_list(rq, rs,
 	         "SELECT json_build_object(" WF_FIELDS ")::text, w.name" WF_FROM
 	         " WHERE w.deleted_at IS NULL AND ($1::text IS NULL OR w.namespace = $1)"

@@ -154,12 +154,12 @@ static void cache_put(struct auth *a, const char *hash, int found, const struct 
 /* One round trip: the token's name and role, and last_used_at refreshed when
  * it is older than a minute (the data-modifying CTE runs regardless). */
 static const char lookup_sql[] =
-    "WITH t AS (SELECT id, name, role, last_used_at FROM api_tokens"
+    "WITH t AS (SELECT id, name, role, namespace, last_used_at FROM api_tokens"
     "           WHERE hash = $1 AND revoked_at IS NULL),"
     " u AS (UPDATE api_tokens SET last_used_at = now() FROM t"
     "       WHERE api_tokens.id = t.id AND (t.last_used_at IS NULL"
     "             OR t.last_used_at < now() - interval '1 minute') RETURNING 1)"
-    " SELECT name, role FROM t";
+    " SELECT name, role, coalesce(namespace, '') FROM t";
 
 enum auth_result auth_check(struct auth *a, struct store *s, const char *header,
                             struct auth_ident *who)
@@ -189,6 +189,7 @@ enum auth_result auth_check(struct auth *a, struct store *s, const char *header,
 		if (found) {
 			snprintf(id.name, sizeof id.name, "%s", PQgetvalue(r, 0, 0));
 			id.role = auth_role_parse(PQgetvalue(r, 0, 1));
+			snprintf(id.ns, sizeof id.ns, "%s", PQgetvalue(r, 0, 2));
 		}
 		cache_put(a, hash, found, &id);
 	}

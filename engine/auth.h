@@ -13,6 +13,7 @@ enum auth_role { AUTH_NONE = 0, AUTH_VIEWER = 1, AUTH_OPERATOR = 2, AUTH_ADMIN =
 struct auth_ident {
 	char name[128]; /* the token's name, "" when anonymous */
 	enum auth_role role;
+	char ns[72]; /* the namespace the token is scoped to, "" = every one */
 };
 
 enum auth_result {

@@ -8,27 +8,35 @@
 #include "buf.h"
 #include "dsl.h"
 #include "log.h"
+#include "runs_int.h"
+#include "specs.h"
 #include "util.h"
 #include "wire.h"
 #include "xalloc.h"
 
-/* One priority level of the ready queue, read in index order. %s is the
- * priority condition. The task's route comes from a LATERAL lookup kept
- * apart (OFFSET 0) so that it is always one primary-key probe of tasks. */
-#define CLAIM_BRANCH                                                                            \
-	"(SELECT tr.id, tr.priority - floor(extract(epoch FROM now() - tr.available_at) / 60) " \
-	"AS eff, tr.available_at "                                                              \
-	"FROM task_runs tr JOIN runs r ON r.id = tr.run_id "                                    \
-	"CROSS JOIN LATERAL (SELECT k.spec->>'route' AS route FROM tasks k "                    \
-	"WHERE k.workflow_id = r.workflow_id AND k.version = r.version AND k.name = tr.task "   \
-	"OFFSET 0) k "                                                                          \
-	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                          \
-	"AND tr.available_at <= now() AND tr.pool = $1 AND r.state = 'running' "                \
-	"AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND w.paused) "   \
-	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) "             \
-	"AND CASE WHEN k.route LIKE 'executor:%%' THEN substr(k.route, 10) = ANY($3::text[]) "  \
-	"WHEN k.route LIKE 'label:%%' THEN substr(k.route, 7) = ANY($4::text[]) "               \
-	"ELSE true END "                                                                        \
+/* One priority level of the ready queue, read in index order (the partial
+ * index task_runs_ready (priority, available_at, id)). %s is the priority
+ * condition (an equality, so the scan is already in (available_at, id)
+ * order). Everything that needs another table (the run is running, its
+ * workflow not paused, the task's route can be served) is one scalar
+ * subquery per candidate, which the planner cannot turn into a join: the
+ * scan stops after LIMIT rows that pass, whatever the backlog. (A join let
+ * the planner start from runs and visit every queued row on each claim.)
+ * date_part is float8: extract() is numeric, and sorting on numeric cost
+ * more than the rest of the claim. */
+#define CLAIM_BRANCH                                                                             \
+	"(SELECT tr.id, tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60) "  \
+	"AS eff, tr.available_at FROM task_runs tr "                                             \
+	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                           \
+	"AND tr.available_at <= now() AND tr.pool = $1 "                                         \
+	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) "              \
+	"AND (SELECT CASE WHEN k.spec->>'route' LIKE 'executor:%%' "                             \
+	"THEN substr(k.spec->>'route', 10) = ANY($3::text[]) "                                   \
+	"WHEN k.spec->>'route' LIKE 'label:%%' THEN substr(k.spec->>'route', 7) = "              \
+	"ANY($4::text[]) "                                                                       \
+	"ELSE true END FROM runs r JOIN workflows w ON w.id = r.workflow_id "                    \
+	"JOIN tasks k ON k.workflow_id = r.workflow_id AND k.version = r.version "               \
+	"AND k.name = tr.task WHERE r.id = tr.run_id AND r.state = 'running' AND NOT w.paused) " \
 	"ORDER BY tr.available_at, tr.id LIMIT $2)"
 
 static const char *const mark_sql =
@@ -51,6 +59,26 @@ static const char *const requeue_sql =
     "max_attempts = t.max_attempts + 1, executor_id = NULL, lease_expires_at = NULL, "
     "updated_at = now() FROM u WHERE t.id = u.id AND t.attempt = u.att AND t.state = 'running'";
 
+/* Broadcast fan-out: $1 = [{"id": parent, "execs": [executor ids]}]. The
+ * parent becomes `running` without an executor or a lease (the reaper and
+ * lease renewal leave it alone: its copies carry the leases) and one queued
+ * copy per executor is added with target_executor set; a copy that already
+ * exists (a resumed run) is kept as it is. advance.c rolls the copies up
+ * into the parent. */
+static const char *const fanout_sql =
+    "WITH f AS (SELECT (e->>'id')::bigint AS id, x.ex FROM jsonb_array_elements($1::jsonb) e"
+    " CROSS JOIN LATERAL jsonb_array_elements_text(e->'execs') AS x(ex)), "
+    "p AS (UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
+    "executor_id = NULL, lease_expires_at = NULL, started_at = coalesce(t.started_at, now()), "
+    "wait_reason = NULL, updated_at = now() "
+    "WHERE t.id IN (SELECT id FROM f) AND t.target_executor IS NULL "
+    "RETURNING t.id, t.run_id, t.task, t.max_attempts, t.priority, t.pool), "
+    "ins AS (INSERT INTO task_runs (run_id, task, state, max_attempts, priority, pool, "
+    "target_executor) SELECT p.run_id, p.task, 'queued', p.max_attempts, p.priority, p.pool, "
+    "f.ex FROM p JOIN f ON f.id = p.id ORDER BY p.id, f.ex "
+    "ON CONFLICT (run_id, task, target_executor) DO NOTHING RETURNING 1) "
+    "SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM ins)";
+
 static const char *const outputs_sql =
     "SELECT run_id, task, outputs::text FROM task_runs "
     "WHERE run_id = ANY($1::bigint[]) AND outputs IS NOT NULL AND target_executor IS NULL";
@@ -59,6 +87,7 @@ struct disp {
 	struct disp_opts o;
 	char *engine_id;
 	char *claim_sql;
+	struct specs *specs; /* compiled task specs by workflow version */
 	uint64_t rnd;
 };
 
@@ -68,10 +97,10 @@ struct row {
 	long long run_id;
 	int attempt;
 	const char *task;     /* borrowed from the claim result */
-	const char *workflow; /* borrowed */
+	const char *workflow; /* borrowed from the spec cache */
 	const char *params;   /* borrowed JSON text */
 	int64_t sched_ms;     /* 0 = none */
-	json_t *spec;         /* owned */
+	json_t *spec;         /* borrowed from the spec cache, or NULL */
 	struct reg_exec *ex;  /* assigned executor, or NULL */
 };
 
@@ -86,17 +115,15 @@ struct disp *disp_new(const struct disp_opts *o)
 	d->claim_sql = xasprintf(
 	    "WITH c AS (SELECT id, eff, available_at FROM (" CLAIM_BRANCH " UNION ALL " CLAIM_BRANCH
 	    " UNION ALL " CLAIM_BRANCH ") u ORDER BY eff, available_at, id LIMIT $2) "
-	    "SELECT tr.id, tr.run_id, tr.task, w.name, k.spec::text, r.params::text, "
+	    "SELECT tr.id, tr.run_id, tr.task, r.workflow_id, r.version, r.params::text, "
 	    "(extract(epoch FROM r.scheduled_for) * 1000)::bigint, tr.target_executor "
 	    "FROM task_runs tr JOIN runs r ON r.id = tr.run_id "
-	    "JOIN workflows w ON w.id = r.workflow_id "
-	    "CROSS JOIN LATERAL (SELECT k.spec FROM tasks k WHERE k.workflow_id = r.workflow_id "
-	    "AND k.version = r.version AND k.name = tr.task OFFSET 0) k "
 	    "WHERE tr.id = ANY (ARRAY(SELECT id FROM c)) "
 	    "AND tr.state || '' IN ('queued', 'retrying') AND tr.available_at <= now() "
-	    "ORDER BY tr.priority - floor(extract(epoch FROM now() - tr.available_at) / 60), "
+	    "ORDER BY tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60), "
 	    "tr.available_at, tr.id FOR UPDATE OF tr SKIP LOCKED",
-	    "= 0", "= 1", ">= 2");
+	    "= 0", "= 1", "= 2");
+	d->specs = specs_new(0);
 	d->rnd = (uint64_t)mono_ms() * 2654435761u + 1;
 	return d;
 }
@@ -107,6 +134,7 @@ void disp_free(struct disp *d)
 		return;
 	free(d->engine_id);
 	free(d->claim_sql);
+	specs_free(d->specs);
 	free(d);
 }
 
@@ -177,8 +205,20 @@ static struct reg_exec *choose(struct disp *d, struct reg *r, struct reg_exec **
 				best = ok[i];
 		return best;
 	}
-	/* round-robin (the default), label:, and broadcast for now */
-	return ok[r->rr++ % (unsigned)k];
+	/* round-robin (the default), label:, and a broadcast copy without a
+	 * target (cannot happen: copies carry target_executor): the executor
+	 * given the fewest tasks so far among those with credit, ties in
+	 * rotation. A plain rotation over "those with credit" drifts: whoever
+	 * has credit when another is full takes its turn for good. */
+	unsigned start = r->rr++ % (unsigned)k;
+	struct reg_exec *best = ok[start];
+	for (int i = 1; i < k; i++) {
+		struct reg_exec *e = ok[(start + (unsigned)i) % (unsigned)k];
+		if (e->rr_given < best->rr_given)
+			best = e;
+	}
+	best->rr_given++;
+	return best;
 }
 
 /* ------------------------------------------------------------ templates */
@@ -499,6 +539,35 @@ static int requeue(struct store *s, json_t *failed)
 	return rc;
 }
 
+/* Adds a broadcast parent to fan: one copy per online (not draining)
+ * executor of the pool, whether or not it has credit right now. */
+static void add_fanout(struct reg *r, const char *pool, json_t *fan, long long id)
+{
+	json_t *execs = json_array();
+	for (int i = 0; i < r->n; i++)
+		if (r->ex[i]->state == REG_ONLINE && strcmp(r->ex[i]->pool, pool) == 0)
+			json_array_append_new(execs, json_string(r->ex[i]->id));
+	if (json_array_size(execs) == 0) { /* stays queued until one is online */
+		json_decref(execs);
+		return;
+	}
+	json_array_append_new(fan, json_pack("{s:I, s:o}", "id", (json_int_t)id, "execs", execs));
+}
+
+static int fan_out(struct store *s, json_t *fan)
+{
+	char *text = json_dumps(fan, JSON_COMPACT);
+	const char *p[1] = {text};
+	PGresult *res = store_execp(s, "disp_fanout", fanout_sql, 1, p);
+	if (res)
+		log_info("broadcast tasks fanned out", "tasks=%s copies=%s", PQgetvalue(res, 0, 0),
+		         PQgetvalue(res, 0, 1));
+	int rc = res ? 0 : -1;
+	PQclear(res);
+	free(text);
+	return rc;
+}
+
 /* Claims, assigns and sends for one pool. Returns tasks sent or -1. */
 static int run_pool(struct disp *d, struct store *s, struct reg *r, struct ingest *g,
                     const char *pool, int *more)
@@ -507,9 +576,10 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	struct buf execs, labels;
 	struct row *rows = NULL;
 	struct run_outputs outs = {0};
-	json_t *assign = json_array(), *failed = json_array();
+	json_t *assign = json_array(), *failed = json_array(), *fan = json_array();
 	PGresult *claim = NULL, *mark = NULL;
-	long long *marked = NULL;
+	long long *marked = NULL, *wfids = NULL;
+	int *versions = NULL;
 	int ncand = 0, credit = 0, nrows = 0, nassigned = 0, sent = 0, rc = -1, in_tx = 0;
 	char *text = NULL;
 	char nbuf[16], lease[24];
@@ -542,24 +612,41 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 		goto out;
 	in_tx = 1;
 	const char *cp[4] = {pool, nbuf, execs.data, labels.data};
-	claim = store_execp(s, "disp_claim", d->claim_sql, 4, cp);
+	/* Not prepared: a generic plan made while the queue was small (at
+	 * start) can probe runs with a sequential scan per candidate, which
+	 * turned a 20,000-task backlog into a 25 s claim. A custom plan sees
+	 * the tables' current size; planning costs about 1 ms per batch. */
+	claim = store_exec(s, d->claim_sql, 4, cp);
 	if (!claim)
 		goto out;
 	nrows = PQntuples(claim);
 	if (nrows == limit)
 		*more = 1;
 	rows = xcalloc((size_t)(nrows ? nrows : 1), sizeof *rows);
+	wfids = xcalloc((size_t)(nrows ? nrows : 1), sizeof *wfids);
+	versions = xcalloc((size_t)(nrows ? nrows : 1), sizeof *versions);
+	for (int i = 0; i < nrows; i++) {
+		wfids[i] = atoll(PQgetvalue(claim, i, 3));
+		versions[i] = atoi(PQgetvalue(claim, i, 4));
+	}
+	if (specs_load(d->specs, s, wfids, versions, nrows) != 0)
+		goto out;
 	for (int i = 0; i < nrows; i++) {
 		struct row *w = &rows[i];
 		w->id = atoll(PQgetvalue(claim, i, 0));
 		w->run_id = atoll(PQgetvalue(claim, i, 1));
 		w->task = PQgetvalue(claim, i, 2);
-		w->workflow = PQgetvalue(claim, i, 3);
-		w->spec = json_loads(PQgetvalue(claim, i, 4), 0, NULL);
+		w->spec = specs_task(d->specs, wfids[i], versions[i], w->task, &w->workflow);
+		if (!w->workflow)
+			w->workflow = "";
 		w->params = PQgetvalue(claim, i, 5);
 		w->sched_ms = PQgetisnull(claim, i, 6) ? 0 : atoll(PQgetvalue(claim, i, 6));
 		const char *target = PQgetisnull(claim, i, 7) ? NULL : PQgetvalue(claim, i, 7);
 		const char *route = json_string_value(json_object_get(w->spec, "route"));
+		if (!target && route && strcmp(route, "broadcast") == 0) {
+			add_fanout(r, pool, fan, w->id);
+			continue;
+		}
 		w->ex = choose(d, r, cand, ncand, route, target);
 		if (!w->ex)
 			continue;
@@ -568,23 +655,30 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 		json_array_append_new(
 		    assign, json_pack("{s:I, s:s}", "id", (json_int_t)w->id, "ex", w->ex->id));
 	}
-	if (nassigned == 0) {
+	if (nassigned == 0 && json_array_size(fan) == 0) {
 		store_rollback(s);
 		in_tx = 0;
 		rc = 0;
 		goto out;
 	}
+	if (json_array_size(fan) > 0) {
+		if (fan_out(s, fan) != 0)
+			goto out;
+		*more = 1; /* the copies are ready now */
+	}
 	text = json_dumps(assign, JSON_COMPACT);
 	const char *mp[2] = {text, lease};
-	mark = store_execp(s, "disp_mark", mark_sql, 2, mp);
-	if (!mark)
-		goto out;
+	if (nassigned > 0) {
+		mark = store_execp(s, "disp_mark", mark_sql, 2, mp);
+		if (!mark)
+			goto out;
+	}
 	if (store_commit(s) != 0)
 		goto out; /* in_tx stays set: the credit goes back */
 	in_tx = 0;
 
 	/* The new attempt numbers, by task run id. */
-	int nm = PQntuples(mark);
+	int nm = mark ? PQntuples(mark) : 0;
 	marked = xcalloc((size_t)(nm ? nm : 1) * 2, sizeof *marked);
 	for (int i = 0; i < nm; i++) {
 		marked[2 * i] = atoll(PQgetvalue(mark, i, 0));
@@ -642,9 +736,9 @@ out:
 			if (rows[i].ex)
 				reg_unclaim(rows[i].ex);
 	}
-	for (int i = 0; i < nrows; i++)
-		json_decref(rows[i].spec);
 	free(rows);
+	free(wfids);
+	free(versions);
 	free(marked);
 	free(text);
 	free(cand);
@@ -653,6 +747,7 @@ out:
 	PQclear(mark);
 	json_decref(assign);
 	json_decref(failed);
+	json_decref(fan);
 	buf_release(&execs);
 	buf_release(&labels);
 	return rc;
@@ -681,4 +776,9 @@ int disp_run(struct disp *d, struct store *s, struct reg *r, struct ingest *g, i
 		total += n;
 	}
 	return total;
+}
+
+int disp_reap(struct disp *d, struct store *s)
+{
+	return runs__fail_lost_copies(s, d->o.lease_ms, d->o.batch);
 }

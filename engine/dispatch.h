@@ -14,8 +14,17 @@
  * socket refuses is put back at once (state retrying, available now, its
  * attempt recorded `lost`, max_attempts + 1 so it does not cost a retry).
  *
- * Broadcast routing does not fan out yet: a broadcast task runs once, on
- * one executor of its pool chosen round-robin. */
+ * Broadcast: a claimed task run with route broadcast and no target_executor
+ * is not sent. In the claim's transaction it becomes `running` (no executor,
+ * no lease) and gets one queued copy per online, non-draining executor of
+ * its pool (target_executor = that executor; UNIQUE (run_id, task,
+ * target_executor)). Each copy is claimed and sent like any task, but only
+ * to its target, when that executor has credit. advance.c settles the parent
+ * when every copy is final (broadcast_success all / any); disp_reap fails
+ * copies whose executor is gone.
+ *
+ * Priorities are 0 (high), 1 (medium) and 2 (low): the claim reads those
+ * three levels. */
 #ifndef WF_DISPATCH_H
 #define WF_DISPATCH_H
 #include <stdint.h>
@@ -40,5 +49,11 @@ void disp_free(struct disp *d);
  * or -1 on a database error (nothing claimed in the failed transaction). */
 int disp_run(struct disp *d, struct store *s, struct reg *r, struct ingest *g, int *more)
     __attribute__((warn_unused_result));
+
+/* Fails the queued or retrying broadcast copies whose target executor has
+ * been lost or offline (or unknown) for longer than the lease: they could
+ * never run. Their parents are settled in the same transaction. Returns the
+ * number failed, or -1. */
+int disp_reap(struct disp *d, struct store *s) __attribute__((warn_unused_result));
 
 #endif

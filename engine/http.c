@@ -193,8 +193,13 @@ static int rate_limited(struct api_req *rq, struct api_resp *rs, int by_ip)
 
 /* ------------------------------------------------------------ sending */
 
+/* Set when the server speaks HTTPS (one API per process). */
+static int serve_hsts;
+
 static void add_common_headers(struct MHD_Response *resp)
 {
+	if (serve_hsts)
+		MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 	MHD_add_response_header(resp, "Content-Security-Policy", HTTP_CSP);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
@@ -336,6 +341,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	if (r->role == AUTH_NONE)
 		snprintf(rq.actor, sizeof rq.actor, "anonymous");
 	if (rate_limited(&rq, &rs, r->role == AUTH_NONE || strncmp(rq.actor, "token:", 6) != 0))
+		goto send;
+	if (r->role != AUTH_NONE && api_ns_guard(&rq, &rs, r) != 0)
 		goto send;
 	r->handler(&rq, &rs);
 send:
@@ -519,18 +526,34 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 		         o->listen);
 		return NULL;
 	}
-	if (!loopback && !o->allow_remote) {
+	int tls = o->tls_cert_pem && o->tls_key_pem;
+	if (!loopback && !o->allow_remote && !tls) {
 		snprintf(err, errlen,
-		         "refusing to listen on non-loopback address %s without allow-remote "
-		         "(tokens would cross the network in clear text: put a TLS proxy in front)",
+		         "refusing to listen on non-loopback address %s without TLS "
+		         "(tokens would cross the network in clear text): give --tls-cert and "
+		         "--tls-key, or put a TLS proxy in front and pass --allow-remote",
 		         o->listen);
 		return NULL;
+	}
+	if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
+		return NULL;
+	}
+	struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
+	if (tls) {
+		tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+		                                      (void *)(uintptr_t)o->tls_key_pem};
+		tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+		                                      (void *)(uintptr_t)o->tls_cert_pem};
+		tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	}
 	a = xcalloc(1, sizeof *a);
 	a->threads = o->threads > 0 ? o->threads : 4;
 	if (a->threads > 64)
 		a->threads = 64;
 	a->insecure_local = o->insecure_local;
+	a->tls = tls;
+	serve_hsts = tls;
 	a->conninfo = o->conninfo ? xstrdup(o->conninfo) : NULL;
 	a->max_streams = o->max_streams > 0 ? o->max_streams : API_STREAMS_DEFAULT;
 	atomic_init(&a->streams, 0);
@@ -560,13 +583,16 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 	                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (tls)
+		flags |= MHD_USE_TLS;
 	/* The logger first, so MHD never prints on its own. */
 	a->mhd = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, a, MHD_OPTION_UNESCAPE_CALLBACK, unescape, a, MHD_OPTION_END);
+	    on_completed, a, MHD_OPTION_UNESCAPE_CALLBACK, unescape, a, MHD_OPTION_ARRAY, tls_opts,
+	    MHD_OPTION_END);
 	if (!a->mhd) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 		         errno ? strerror(errno) : "libmicrohttpd failed to start");
@@ -579,8 +605,8 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen)
 		log_warn("INSECURE: the API accepts requests without a token as admin "
 		         "(insecure local mode, loopback only). Never use this in production.",
 		         "listen=%s", o->listen);
-	log_info("HTTP API listening", "listen=%s port=%d threads=%d web_dir=%s", o->listen,
-	         a->port, a->threads, a->web_dir ? a->web_dir : "-");
+	log_info("HTTP API listening", "listen=%s port=%d threads=%d web_dir=%s tls=%s", o->listen,
+	         a->port, a->threads, a->web_dir ? a->web_dir : "-", tls ? "on" : "off");
 	return a;
 }
 

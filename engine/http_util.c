@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "api_body.h"
 #include "api_int.h"
 #include "buf.h"
 #include "log.h"
@@ -206,81 +207,14 @@ const char *api_header(struct api_req *rq, const char *name)
 	return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
 }
 
-static int json_depth_ok(json_t *v, int depth)
-{
-	if (!json_is_object(v) && !json_is_array(v))
-		return 1;
-	if (depth > API_MAX_DEPTH)
-		return 0;
-	if (json_is_object(v)) {
-		const char *k;
-		json_t *x;
-		json_object_foreach(v, k, x)
-		{
-			if (!json_depth_ok(x, depth + 1))
-				return 0;
-		}
-	} else {
-		size_t i;
-		json_t *x;
-		json_array_foreach(v, i, x)
-		{
-			if (!json_depth_ok(x, depth + 1))
-				return 0;
-		}
-	}
-	return 1;
-}
-
 int api_body_object(struct api_req *rq, struct api_resp *rs, const char *const *allowed,
                     json_t **out)
 {
-	int rc = -1;
-	json_t *v = NULL;
-	json_error_t err;
-
-	*out = NULL;
-	size_t n = rq->body_len;
-	while (n && isspace((unsigned char)rq->body[n - 1]))
-		n--;
-	if (n == 0) {
-		*out = json_object();
+	struct api_body_err e;
+	if (api_body_parse(rq->body, rq->body_len, allowed, API_MAX_DEPTH, out, &e) == 0)
 		return 0;
-	}
-	v = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
-	if (!v) {
-		api_error(rs, 400, "invalid_json", NULL, "invalid JSON at line %d, column %d: %s",
-		          err.line, err.column, err.text);
-		goto out;
-	}
-	if (!json_is_object(v)) {
-		api_error(rs, 400, "invalid_json", NULL, "the body must be a JSON object");
-		goto out;
-	}
-	if (!json_depth_ok(v, 1)) {
-		api_error(rs, 400, "invalid_json", NULL, "JSON nested deeper than %d levels",
-		          API_MAX_DEPTH);
-		goto out;
-	}
-	const char *k;
-	json_t *x;
-	json_object_foreach(v, k, x)
-	{
-		int known = 0;
-		for (int i = 0; allowed && allowed[i]; i++)
-			if (strcmp(allowed[i], k) == 0)
-				known = 1;
-		if (!known) {
-			api_error(rs, 400, "unknown_field", k, "unknown field '%s' in the body", k);
-			goto out;
-		}
-	}
-	*out = v;
-	v = NULL;
-	rc = 0;
-out:
-	json_decref(v);
-	return rc;
+	api_error(rs, e.status, e.code, e.field[0] ? e.field : NULL, "%s", e.message);
+	return -1;
 }
 
 int api_arg_limit(struct api_req *rq, struct api_resp *rs, int *limit)

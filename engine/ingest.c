@@ -117,7 +117,11 @@ int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *d
 	int attempt = (int)json_integer_value(json_object_get(msg, "attempt"));
 	rc = 0;
 	if (strcmp(type, "finished") == 0) {
-		reg_finished(r, exec_id, id, attempt);
+		const char *status = json_string_value(json_object_get(msg, "status"));
+		if (status && strcmp(status, "rejected") == 0)
+			reg_rejected(r, exec_id, id, attempt);
+		else
+			reg_finished(r, exec_id, id, attempt);
 		ingest_push_result(g, msg);
 		msg = NULL;
 		rc = 1;
@@ -208,6 +212,42 @@ static int isolate(struct ingest *g, struct store *s, size_t from, size_t n)
 	return 0;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+	const long long *x = a, *y = b;
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Forgets the started records whose `finished` is buffered too: the result
+ * carries started_ms and sets the attempt's started_at itself, so applying
+ * `started` first would only update the same rows twice (most short tasks
+ * report both within one batch). */
+static void drop_started_of_finished(struct ingest *g)
+{
+	if (g->nst == 0 || g->nres == 0)
+		return;
+	long long *keys = xmalloc(g->nres * 2 * sizeof *keys);
+	for (size_t i = 0; i < g->nres; i++) {
+		keys[2 * i] = json_integer_value(json_object_get(g->res[i], "task_run_id"));
+		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i], "attempt"));
+	}
+	qsort(keys, g->nres, 2 * sizeof *keys, cmp_key);
+	size_t k = 0;
+	for (size_t i = 0; i < g->nst; i++) {
+		long long key[2] = {g->st_id[i], g->st_att[i]};
+		if (bsearch(key, keys, g->nres, 2 * sizeof *keys, cmp_key))
+			continue;
+		g->st_id[k] = g->st_id[i];
+		g->st_att[k] = g->st_att[i];
+		g->st_at[k] = g->st_at[i];
+		k++;
+	}
+	g->nst = k;
+	free(keys);
+}
+
 int ingest_apply(struct ingest *g, struct store *s, int batch)
 {
 	int applied = 0;
@@ -215,6 +255,7 @@ int ingest_apply(struct ingest *g, struct store *s, int batch)
 
 	if (batch <= 0)
 		batch = 500;
+	drop_started_of_finished(g);
 	if (g->nst > 0) {
 		if (runs_apply_started(s, g->st_id, g->st_att, g->st_at, (int)g->nst) != 0) {
 			if (transient(s))

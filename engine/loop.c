@@ -19,6 +19,7 @@
 #include "sched.h"
 #include "util.h"
 #include "xalloc.h"
+#include "zsec.h"
 
 #define TICK_MS           1000
 #define DB_BACKOFF_MAX_MS 2000
@@ -85,8 +86,13 @@ static void listen_read(struct loop *l)
 		listen_close(l);
 		return;
 	}
+	/* Our own commits notify too: those are not news (db_work dispatches
+	 * after applying results anyway). */
+	PGconn *own = l->s ? store_conn(l->s) : NULL;
+	int own_pid = own ? PQbackendPID(own) : 0;
 	while ((n = PQnotifies(l->listen)) != NULL) {
-		l->wake = 1;
+		if (n->be_pid != own_pid)
+			l->wake = 1;
 		PQfreemem(n);
 	}
 }
@@ -99,6 +105,8 @@ static int open_pull(struct loop *l)
 		return -1;
 	zmq_setsockopt(l->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(l->pull, ZMQ_LINGER, &zero, sizeof zero);
+	if (zsec_server(l->zctx, l->pull) != 0)
+		return -1;
 	if (zmq_bind(l->pull, l->o->zmq_endpoint) != 0) {
 		log_error("cannot bind the ZeroMQ socket", "endpoint=%s error=\"%s\"",
 		          l->o->zmq_endpoint, zmq_strerror(errno));
@@ -128,7 +136,9 @@ static int receive(struct loop *l, int max)
 			zmq_msg_close(&m);
 			break;
 		}
-		(void)ingest_frame(l->ing, l->reg, l->s, zmq_msg_data(&m), zmq_msg_size(&m));
+		if (zsec_frame(&m) == 0)
+			(void)ingest_frame(l->ing, l->reg, l->s, zmq_msg_data(&m),
+			                   zmq_msg_size(&m));
 		zmq_msg_close(&m);
 		n++;
 	}
@@ -171,6 +181,8 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 			return -1;
 		}
 		l->applied += (unsigned long long)n;
+		if (n > 0)
+			l->wake = 1; /* downstream work may be ready */
 	}
 	if (reg_needs_flush(l->reg) && reg_flush(l->reg, l->s, 0) != 0) {
 		db_failed(l, now, "register executors");
@@ -218,6 +230,10 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 		if (reaped > 0) {
 			log_info("reaped expired leases", "count=%d", reaped);
 			l->wake = 1;
+		}
+		if (disp_reap(l->disp, l->s) < 0) {
+			db_failed(l, now, "broadcast copies");
+			return -1;
 		}
 		if (reg_flush(l->reg, l->s, 1) != 0) {
 			db_failed(l, now, "executor heartbeats");

@@ -1,6 +1,8 @@
 /* wf-engine: options, schema check, crash repair, the HTTP server and the
  * loop. Signals only set flags; the loop does the work. */
+#include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@
 #include "runs.h"
 #include "store.h"
 #include "xalloc.h"
+#include "zsec.h"
+#include "curve.h"
 
 #ifndef WF_DATADIR
 #define WF_DATADIR "/usr/local/share/wf"
@@ -33,6 +37,7 @@ static void on_hup(int sig)
 {
 	(void)sig;
 	reload_flag = 1;
+	zsec_reload();
 }
 
 static void usage(FILE *f)
@@ -45,8 +50,14 @@ static void usage(FILE *f)
 	       "  --id ID              engine id (default $WF_ENGINE_ID, else hostname-pid)\n"
 	       "  --web DIR            dashboard files (default ./web if it exists, else\n"
 	       "                       " WF_DATADIR "/web)\n"
-	       "  --insecure-local     no API tokens needed (loopback only)\n"
-	       "  --allow-remote       let the HTTP server listen beyond loopback\n"
+	       "  --curve-secret FILE  this engine's CURVE key pair (wfctl keys generate)\n"
+	       "  --executor-keys FILE public keys of the executors allowed to connect, one\n"
+	       "                       z85 key a line; re-read on SIGHUP\n"
+	       "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain) ...\n"
+	       "  --tls-key FILE       ... and this PEM private key\n"
+	       "  --insecure-local     no API tokens needed and, without CURVE keys, plaintext\n"
+	       "                       ZeroMQ (HTTP and ZeroMQ on loopback only)\n"
+	       "  --allow-remote       let the HTTP server listen beyond loopback without TLS\n"
 	       "  --lease DURATION     task lease, renewed by heartbeats (default 30s)\n"
 	       "  --heartbeat DURATION expected executor heartbeat interval; an executor is\n"
 	       "                       lost after 3 missed (default 10s)\n"
@@ -61,7 +72,7 @@ static void usage(FILE *f)
 	       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n"
 	       "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.\n"
 	       "Without --insecure-local the engine needs at least one API token\n"
-	       "(wfctl token create --role admin --name NAME).\n");
+	       "(wfctl token create --role admin --name NAME) and CURVE keys.\n");
 	notify_usage(f);
 }
 
@@ -102,6 +113,89 @@ static int count_tokens(struct store *s)
 	return n;
 }
 
+/* Reads a whole PEM file (at most 1 MiB) into a new string. */
+static char *read_pem(const char *opt, const char *path)
+{
+	char *data = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "wf-engine: %s: cannot read %s: %s\n", opt, path, strerror(errno));
+		return NULL;
+	}
+	data = xmalloc(1024 * 1024 + 1);
+	len = fread(data, 1, 1024 * 1024 + 1, f);
+	fclose(f);
+	if (len == 0 || len > 1024 * 1024 || memchr(data, '\0', len) ||
+	    !strstr(data, "-----BEGIN ")) {
+		fprintf(stderr, "wf-engine: %s: %s is not a PEM file\n", opt, path);
+		sodium_memzero(data, len);
+		free(data);
+		return NULL;
+	}
+	data[len] = '\0';
+	return data;
+}
+
+/* TLS for HTTP: reads both PEM files. Returns 0 or -1 (printed). */
+static int tls_opts(const char *tls_cert, const char *tls_key, char **cert_pem, char **key_pem)
+{
+	if (!tls_cert != !tls_key) {
+		fprintf(stderr, "wf-engine: TLS needs both --tls-cert FILE and --tls-key FILE\n");
+		return -1;
+	}
+	if (tls_cert) {
+		*cert_pem = read_pem("--tls-cert", tls_cert);
+		*key_pem = *cert_pem ? read_pem("--tls-key", tls_key) : NULL;
+		if (!*key_pem)
+			return -1;
+	}
+	return 0;
+}
+
+/* CURVE on the executor channel: loads the keys, or allows plaintext only
+ * with --insecure-local on a loopback endpoint. Returns 0 or -1 (printed). */
+static int curve_opts(int insecure, const char *zmq, const char *curve_secret,
+                      const char *executor_keys)
+{
+	char err[512];
+	if (!curve_secret && !executor_keys) {
+		if (!insecure) {
+			fprintf(
+			    stderr,
+			    "wf-engine: refusing to start without CURVE keys for the executor "
+			    "channel.\n"
+			    "Create a key pair with: wfctl keys generate --out engine\n"
+			    "then start with --curve-secret engine.key --executor-keys FILE (the\n"
+			    "executors' public keys), or use --insecure-local for loopback "
+			    "development.\n");
+			return -1;
+		}
+		if (!curve_endpoint_is_local(zmq)) {
+			fprintf(stderr,
+			        "wf-engine: --insecure-local speaks plaintext ZeroMQ, so --zmq "
+			        "must be a\n"
+			        "loopback endpoint (tcp://127.0.0.1:PORT, tcp://localhost:PORT or\n"
+			        "tcp://[::1]:PORT), not '%s'; or give CURVE keys.\n",
+			        zmq);
+			return -1;
+		}
+	}
+	if (zsec_configure(curve_secret, executor_keys, err, sizeof err) != 0) {
+		fprintf(stderr, "wf-engine: %s\n", err);
+		return -1;
+	}
+	if (zsec_enabled())
+		log_info("executor channel encrypted with CURVE", "public_key=%s",
+		         zsec_public_key());
+	else
+		log_warn("INSECURE: the executor channel is PLAINTEXT ZeroMQ (--insecure-local). "
+		         "Anyone on this host can send results and read tasks. Never use this in "
+		         "production.",
+		         "zmq=%s", zmq);
+	return 0;
+}
+
 static int is_dir(const char *p)
 {
 	struct stat st;
@@ -125,6 +219,10 @@ int main(int argc, char **argv)
 		O_RATE,
 		O_BURST,
 		O_STREAMS,
+		O_CURVE_SECRET,
+		O_EXECUTOR_KEYS,
+		O_TLS_CERT,
+		O_TLS_KEY,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -142,6 +240,10 @@ int main(int argc, char **argv)
 	    {"rate-limit", required_argument, NULL, O_RATE},
 	    {"rate-burst", required_argument, NULL, O_BURST},
 	    {"max-streams", required_argument, NULL, O_STREAMS},
+	    {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
+	    {"executor-keys", required_argument, NULL, O_EXECUTOR_KEYS},
+	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+	    {"tls-key", required_argument, NULL, O_TLS_KEY},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -155,6 +257,8 @@ int main(int argc, char **argv)
 	struct notifier *nt = NULL;
 	int rate = 0, burst = 0, streams = 0;
 	char err[512];
+	const char *curve_secret = NULL, *executor_keys = NULL, *tls_cert = NULL, *tls_key = NULL;
+	char *tls_cert_pem = NULL, *tls_key_pem = NULL;
 
 	log_init("wf-engine");
 	/* The notifier's options are taken out of argv before getopt sees it. */
@@ -216,6 +320,18 @@ int main(int argc, char **argv)
 			if (int_opt("--max-streams", optarg, 1, 10000, &streams) != 0)
 				goto usage_error;
 			break;
+		case O_CURVE_SECRET:
+			curve_secret = optarg;
+			break;
+		case O_EXECUTOR_KEYS:
+			executor_keys = optarg;
+			break;
+		case O_TLS_CERT:
+			tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			tls_key = optarg;
+			break;
 		case O_HELP:
 			usage(stdout);
 			rc = 0;
@@ -239,6 +355,8 @@ int main(int argc, char **argv)
 		host[sizeof host - 1] = '\0';
 		id = xasprintf("%s-%ld", host, (long)getpid());
 	}
+	if (tls_opts(tls_cert, tls_key, &tls_cert_pem, &tls_key_pem) != 0)
+		goto usage_error;
 	if (!web) {
 		web_default = is_dir("web") ? xstrdup("web") : xstrdup(WF_DATADIR "/web");
 		web = web_default;
@@ -297,10 +415,16 @@ int main(int argc, char **argv)
 	    .rate_per_s = rate,
 	    .rate_burst = burst,
 	    .max_streams = streams,
+	    .tls_cert_pem = tls_cert_pem,
+	    .tls_key_pem = tls_key_pem,
 	};
 	api = api_start(&ao, err, sizeof err);
 	if (!api) {
 		log_error("cannot start the HTTP server", "listen=%s error=%s", http, err);
+		goto out;
+	}
+	if (curve_opts(insecure, zmq, curve_secret, executor_keys) != 0) {
+		log_error("refusing to start without CURVE keys for the executor channel", "%s", "");
 		goto out;
 	}
 	no.engine_id = id;
@@ -325,6 +449,7 @@ int main(int argc, char **argv)
 	    .max_buffer = 100000,
 	};
 	rc = loop_run(&lo, s, &stop_flag, &reload_flag);
+	zsec_shutdown();
 	log_info("engine stopped", "engine_id=%s exit=%d", id, rc);
 	goto out;
 usage_error:
@@ -337,5 +462,11 @@ out:
 	store_close(s);
 	free(id);
 	free(web_default);
+	free(tls_cert_pem);
+	if (tls_key_pem) {
+		sodium_memzero(tls_key_pem, strlen(tls_key_pem));
+		free(tls_key_pem);
+	}
+	zsec_shutdown();
 	return rc;
 }

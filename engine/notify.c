@@ -1,8 +1,9 @@
 /* The notifier (see notify.h for the contract): claim due outbox rows with
  * a lease, deliver the batch concurrently through one curl multi handle,
  * record each outcome fenced by the lease, and now and then write engine
- * alerts to the outbox. */
-#include "notify.h"
+ * alerts to the outbox (notify_alerts.c). Payloads and e-mail messages are
+ * built in notify_mail.c, options parsed in notify_opts.c. */
+#include "notify_int.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -26,194 +27,9 @@
 
 #define MAX_SECRET   4096
 #define MAX_RESPONSE (64 * 1024) /* read at most this much of a response */
-#define ERR_EXCERPT  300         /* response bytes kept in last_error */
-#define MAX_FAILED_S "50"        /* failed tasks listed in a run notification */
 #define USER_AGENT   "wf-notifier/" WF_VERSION
 
-#ifndef WF_VERSION
-#define WF_VERSION "0"
-#endif
-
-#define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-struct notifier {
-	struct notify_opts o; /* strings point at the copies below */
-	char *conninfo, *engine_id, *smtp_url, *smtp_from, *public_url, *alert_webhook,
-	    *alert_email, *smtp_user, *smtp_password;
-	unsigned char *secret;
-	size_t secret_len;
-	struct store *s;
-	CURLM *multi;
-	pthread_t thread;
-	int has_thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	atomic_int stop;
-	int64_t started_ms, next_alert_ms;
-	int warned_no_smtp;
-};
-
-enum { K_WEBHOOK, K_EMAIL, K_OTHER };
-
-struct job {
-	struct notifier *n;
-	long long id;
-	char idtxt[24];
-	char *lease;  /* available_at set by our claim: the fence for failures */
-	int attempts; /* before this try */
-	int kind;
-	char *target;
-	json_t *payload;
-	int enriched; /* payload changed: store it back */
-	char *body;
-	size_t body_len, body_off;
-	struct curl_slist *list; /* headers, or e-mail recipients */
-	CURL *easy;
-	char cerr[CURL_ERROR_SIZE];
-	char resp[ERR_EXCERPT + 1];
-	size_t resp_len, resp_total;
-	int done, delivered, permanent;
-	char fail[512];
-};
-
-/* ------------------------------------------------------------ options */
-
-void notify_opts_init(struct notify_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->alert_dlq = -1;
-	o->poll_ms = 1000;
-	o->batch = 50;
-	o->max_attempts = 20;
-	o->lease_ms = 60000;
-	o->timeout_ms = 10000;
-	o->backoff_min_ms = 5000;
-	o->backoff_max_ms = 3600000;
-	o->alert_interval_ms = 5000;
-	o->slots_grace_ms = 30000;
-}
-
-static const char *const arg_names[] = {
-    "webhook-secret-file", "smtp-url",      "smtp-from",   "public-url",     "alert-dlq",
-    "alert-min-slots",     "alert-webhook", "alert-email", "notify-poll-ms", NULL};
-
-static int set_int(const char *name, const char *v, long long min, long long max, long long *out,
-                   char *err, size_t errlen)
-{
-	int64_t x;
-	if (parse_int64(v, min, max, &x) != 0) {
-		snprintf(err, errlen, "--%s: expected an integer from %lld to %lld, got '%s'", name,
-		         min, max, v);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
-static int set_opt(struct notify_opts *o, int which, const char *v, char *err, size_t errlen)
-{
-	long long x;
-	switch (which) {
-	case 0:
-		o->webhook_secret_file = v;
-		return 0;
-	case 1:
-		if (strncasecmp(v, "smtp://", 7) != 0 && strncasecmp(v, "smtps://", 8) != 0) {
-			snprintf(
-			    err, errlen,
-			    "--smtp-url: expected smtp://host:port or smtps://host:port, got '%s'",
-			    v);
-			return -1;
-		}
-		o->smtp_url = v;
-		return 0;
-	case 2:
-		o->smtp_from = v;
-		return 0;
-	case 3:
-		o->public_url = v;
-		return 0;
-	case 4:
-		return set_int("alert-dlq", v, 0, 1000000000, &o->alert_dlq, err, errlen);
-	case 5:
-		return set_int("alert-min-slots", v, 1, 1000000000, &o->alert_min_slots, err,
-		               errlen);
-	case 6:
-		if (strncasecmp(v, "http://", 7) != 0 && strncasecmp(v, "https://", 8) != 0) {
-			snprintf(err, errlen,
-			         "--alert-webhook: expected an http or https URL, got '%s'", v);
-			return -1;
-		}
-		o->alert_webhook = v;
-		return 0;
-	case 7:
-		o->alert_email = v;
-		return 0;
-	default:
-		if (set_int("notify-poll-ms", v, 10, 60000, &x, err, errlen) != 0)
-			return -1;
-		o->poll_ms = (int)x;
-		return 0;
-	}
-}
-
-int notify_opts_from_args(struct notify_opts *o, int *argc, char **argv, char *err, size_t errlen)
-{
-	int i = 1;
-	while (i < *argc) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0)
-			break;
-		int which = -1;
-		size_t len = 0;
-		if (strncmp(a, "--", 2) == 0) {
-			const char *eq = strchr(a + 2, '=');
-			len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-			for (int k = 0; arg_names[k]; k++)
-				if (strlen(arg_names[k]) == len &&
-				    strncmp(a + 2, arg_names[k], len) == 0)
-					which = k;
-		}
-		if (which < 0) {
-			i++;
-			continue;
-		}
-		int used = 1;
-		const char *v = a[2 + len] == '=' ? a + 3 + len : NULL;
-		if (!v) {
-			if (i + 1 >= *argc) {
-				snprintf(err, errlen, "--%s needs a value", arg_names[which]);
-				return -1;
-			}
-			v = argv[i + 1];
-			used = 2;
-		}
-		if (set_opt(o, which, v, err, errlen) != 0)
-			return -1;
-		memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used + 1) * sizeof *argv);
-		*argc -= used;
-	}
-	return 0;
-}
-
-void notify_usage(FILE *f)
-{
-	fprintf(f,
-	        "notifications (webhooks and e-mail from on_success/on_failure, engine alerts):\n"
-	        "  --webhook-secret-file FILE  HMAC-SHA256 key for X-WF-Signature (else\n"
-	        "                       $WF_WEBHOOK_SECRET; without one webhooks are unsigned)\n"
-	        "  --smtp-url URL       smtp://host:port or smtps://host:port for e-mail\n"
-	        "                       ($WF_SMTP_USER, $WF_SMTP_PASSWORD when it needs a login)\n"
-	        "  --smtp-from ADDR     sender address (default wf@localhost)\n"
-	        "  --public-url URL     dashboard address for links (default $WF_PUBLIC_URL)\n"
-	        "  --alert-dlq N        alert when more than N dead letters are open\n"
-	        "  --alert-min-slots N  alert when online executors have fewer than N slots\n"
-	        "  --alert-webhook URL  where engine alerts go (run deadlines also go to the\n"
-	        "  --alert-email ADDR   workflow's on_failure targets)\n"
-	        "  --notify-poll-ms N   longest wait between looks at the outbox (default 1000)\n");
-}
-
-/* ------------------------------------------------------------ small helpers */
+/* ------------------------------------------------------------ secrets and addresses */
 
 static char *dup_or_null(const char *s)
 {
@@ -230,20 +46,6 @@ static int valid_address(const char *a)
 		if (*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == 0x7f)
 			return 0;
 	return 1;
-}
-
-/* s with control characters (CR, LF, ...) replaced by spaces and cut at
- * max bytes: safe in a header or a line of a message. A new string. */
-static char *one_line(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n > max)
-		n = max;
-	char *r = xstrndup(s, n);
-	for (char *p = r; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			*p = ' ';
-	return r;
 }
 
 static int read_secret(struct notifier *n, const char *file, char *err, size_t errlen)
@@ -306,436 +108,6 @@ out:
 static int stopping(struct notifier *n)
 {
 	return atomic_load(&n->stop);
-}
-
-/* ------------------------------------------------------------ alerts */
-
-/* Runs past their deadline: mark them alerted and write the alert to the
- * workflow's on_failure targets and the alert targets, in one statement.
- * $1 alert webhook, $2 alert e-mail (NULL = none), $3 public URL. */
-// clang-format off
-static const char DEADLINE_SQL[] =
-    "WITH due AS ("
-    " SELECT r.id, r.workflow_id, r.version, r.state, r.deadline_at FROM runs r"
-    " WHERE r.state IN ('queued', 'running') AND r.deadline_at IS NOT NULL"
-    "  AND r.deadline_at <= now() AND NOT r.deadline_alerted"
-    " ORDER BY r.deadline_at LIMIT 100 FOR UPDATE SKIP LOCKED"
-    "), upd AS ("
-    " UPDATE runs r SET deadline_alerted = true FROM due WHERE r.id = due.id RETURNING r.id"
-    "), p AS ("
-    " SELECT due.id, due.workflow_id, w.name, v.dag->'on_failure' AS onf,"
-    "  jsonb_build_object('event', 'run.deadline_missed', 'workflow', w.name,"
-    "   'run_id', due.id, 'state', due.state, 'deadline_at', " TS("due.deadline_at") ","
-    "   'url', CASE WHEN $3::text IS NOT NULL THEN $3::text || '/#/runs/' || due.id END)"
-    "   AS payload"
-    " FROM due JOIN workflows w ON w.id = due.workflow_id"
-    " JOIN workflow_versions v ON v.workflow_id = due.workflow_id AND v.version = due.version"
-    "), t AS ("
-    " SELECT p.id, p.payload, e FROM p CROSS JOIN LATERAL jsonb_array_elements(CASE"
-    "   jsonb_typeof(p.onf) WHEN 'array' THEN p.onf"
-    "   WHEN 'object' THEN jsonb_build_array(p.onf) ELSE '[]'::jsonb END) e"
-    " WHERE jsonb_typeof(e) = 'object' AND (e ? 'webhook' OR e ? 'email')"
-    " UNION ALL SELECT p.id, p.payload, jsonb_build_object('webhook', $1::text) FROM p"
-    "  WHERE $1::text IS NOT NULL"
-    " UNION ALL SELECT p.id, p.payload, jsonb_build_object('email', $2::text) FROM p"
-    "  WHERE $2::text IS NOT NULL"
-    "), ob AS ("
-    " INSERT INTO outbox (kind, target, payload, dedup_key)"
-    " SELECT CASE WHEN e ? 'webhook' THEN 'webhook' ELSE 'email' END,"
-    "  coalesce(e->>'webhook', e->>'email'), payload, 'run.deadline_missed:' || id FROM t"
-    " ON CONFLICT (kind, target, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING"
-    "), ev AS ("
-    " INSERT INTO events (kind, workflow_id, run_id, data)"
-    " SELECT 'run.deadline_missed', workflow_id, id, payload FROM p"
-    ")"
-    " SELECT p.id, p.name FROM p JOIN upd ON upd.id = p.id";
-// clang-format on
-
-static int check_deadlines(struct notifier *n)
-{
-	const char *p[3] = {n->alert_webhook, n->alert_email, n->public_url};
-	PGresult *r = store_execp(n->s, "notify_deadlines", DEADLINE_SQL, 3, p);
-	if (!r)
-		return -1;
-	for (int i = 0; i < PQntuples(r); i++) {
-		log_warn("run missed its deadline", "run_id=%s workflow=%s", PQgetvalue(r, i, 0),
-		         PQgetvalue(r, i, 1));
-		metrics_count_alert("deadline");
-	}
-	PQclear(r);
-	return 0;
-}
-
-struct threshold {
-	const char *name;  /* notify_alerts.name and metrics label */
-	const char *event; /* payload event when it fires */
-	const char *value_sql;
-	long long threshold;
-	int below; /* 1: bad when value < threshold, 0: bad when value > threshold */
-	const char *what, *page;
-};
-
-static char *alert_payload(struct notifier *n, const struct threshold *t, long long value)
-{
-	char at[40];
-	fmt_time_ms(wall_ms(), at, sizeof at);
-	json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "event", t->event, "alert", t->name,
-	                      "value", (json_int_t)value, "threshold", (json_int_t)t->threshold,
-	                      "engine", n->engine_id, "at", at);
-	if (n->public_url)
-		json_object_set_new(j, "url", json_sprintf("%s/#/%s", n->public_url, t->page));
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
-	return s;
-}
-
-/* One threshold alert in one transaction: whoever locks its notify_alerts
- * row first evaluates it (others skip this round); it fires once when the
- * value crosses to the bad side and re-arms when it is back. */
-static int check_threshold(struct notifier *n, const struct threshold *t)
-{
-	int rc = -1;
-	char *payload = NULL;
-	PGresult *r = NULL;
-	const char *pn[1] = {t->name};
-
-	if (store_begin(n->s) != 0)
-		return -1;
-	if (store_cmd(n->s, "INSERT INTO notify_alerts (name) VALUES ($1) ON CONFLICT DO NOTHING",
-	              1, pn) != 0)
-		goto out;
-	r = store_exec(
-	    n->s, "SELECT firing FROM notify_alerts WHERE name = $1 FOR UPDATE SKIP LOCKED", 1, pn);
-	if (!r)
-		goto out;
-	if (PQntuples(r) == 0) { /* another engine is looking right now */
-		rc = 0;
-		goto out;
-	}
-	int firing = PQgetvalue(r, 0, 0)[0] == 't';
-	PQclear(r);
-	r = store_exec(n->s, t->value_sql, 0, NULL);
-	if (!r)
-		goto out;
-	long long value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	r = NULL;
-	int bad = t->below ? value < t->threshold : value > t->threshold;
-	char v[24], th[24];
-	snprintf(v, sizeof v, "%lld", value);
-	snprintf(th, sizeof th, "%lld", t->threshold);
-	if (bad && !firing) {
-		const char *pu[3] = {t->name, v, th};
-		r = store_exec(n->s,
-		               "UPDATE notify_alerts SET firing = true, crossings = crossings + 1,"
-		               " value = $2::bigint, threshold = $3::bigint, changed_at = now()"
-		               " WHERE name = $1 RETURNING crossings",
-		               3, pu);
-		if (!r)
-			goto out;
-		char *key = xasprintf("%s:%s", t->event, PQgetvalue(r, 0, 0));
-		PQclear(r);
-		r = NULL;
-		payload = alert_payload(n, t, value);
-		const char *po[4] = {n->alert_webhook, n->alert_email, payload, key};
-		int ok =
-		    store_cmd(n->s,
-		              "INSERT INTO outbox (kind, target, payload, dedup_key)"
-		              " SELECT k, t, $3::jsonb, $4 FROM (VALUES ('webhook', $1::text),"
-		              "  ('email', $2::text)) v(k, t) WHERE t IS NOT NULL"
-		              " ON CONFLICT (kind, target, dedup_key) WHERE dedup_key IS NOT NULL"
-		              " DO NOTHING",
-		              4, po) == 0 &&
-		    store_cmd(n->s,
-		              "INSERT INTO events (kind, actor, data) VALUES ($1, 'notifier', $2)",
-		              2, (const char *[]){t->event, payload}) == 0;
-		free(key);
-		if (!ok)
-			goto out;
-		log_warn("alert", "alert=%s %s=%lld threshold=%lld", t->name, t->what, value,
-		         t->threshold);
-		metrics_count_alert(t->name);
-	} else if (!bad && firing) {
-		const char *pu[3] = {t->name, v, th};
-		if (store_cmd(n->s,
-		              "UPDATE notify_alerts SET firing = false, value = $2::bigint,"
-		              " threshold = $3::bigint, changed_at = now() WHERE name = $1",
-		              3, pu) != 0)
-			goto out;
-		log_info("alert resolved", "alert=%s %s=%lld threshold=%lld", t->name, t->what,
-		         value, t->threshold);
-	}
-	rc = 0;
-out:
-	PQclear(r);
-	free(payload);
-	if (rc == 0 && store_commit(n->s) == 0)
-		return 0;
-	store_rollback(n->s);
-	return -1;
-}
-
-static int check_alerts(struct notifier *n)
-{
-	int rc = 0;
-	if (check_deadlines(n) != 0)
-		rc = -1;
-	if (n->o.alert_dlq >= 0) {
-		struct threshold t = {"dlq",
-		                      "alert.dlq_over_threshold",
-		                      "SELECT count(*) FROM dead_letters WHERE resolved_at IS NULL",
-		                      n->o.alert_dlq,
-		                      0,
-		                      "open_dead_letters",
-		                      "dead-letters"};
-		if (check_threshold(n, &t) != 0)
-			rc = -1;
-	}
-	if (n->o.alert_min_slots > 0 && mono_ms() - n->started_ms >= n->o.slots_grace_ms) {
-		struct threshold t = {
-		    "slots",
-		    "alert.executor_slots_low",
-		    "SELECT coalesce(sum(slots), 0) FROM executors WHERE state = 'online'",
-		    n->o.alert_min_slots,
-		    1,
-		    "online_slots",
-		    "executors"};
-		if (check_threshold(n, &t) != 0)
-			rc = -1;
-	}
-	if (!n->smtp_url && !n->warned_no_smtp) {
-		PGresult *r = store_exec(n->s,
-		                         "SELECT count(*) FROM outbox WHERE kind = 'email'"
-		                         " AND delivered_at IS NULL AND gave_up_at IS NULL",
-		                         0, NULL);
-		if (r && strcmp(PQgetvalue(r, 0, 0), "0") != 0) {
-			log_warn(
-			    "e-mail notifications are waiting but this engine has no --smtp-url",
-			    "pending=%s", PQgetvalue(r, 0, 0));
-			n->warned_no_smtp = 1;
-		}
-		PQclear(r);
-	}
-	return rc;
-}
-
-/* ------------------------------------------------------------ payloads */
-
-// clang-format off
-static const char ENRICH_SQL[] =
-    "SELECT jsonb_build_object('workflow', w.name, 'run_id', r.id, 'version', r.version,"
-    " 'state', r.state, 'trigger', r.trigger,"
-    " 'created_at', " TS("r.created_at") ","
-    " 'started_at', " TS("r.started_at") ","
-    " 'finished_at', " TS("r.finished_at") ","
-    " 'scheduled_for', " TS("r.scheduled_for") ","
-    " 'deadline_at', " TS("r.deadline_at") ","
-    " 'failed_tasks', coalesce((SELECT jsonb_agg(x.o ORDER BY x.rank, x.task) FROM ("
-    "   SELECT jsonb_build_object('task', tr.task, 'state', tr.state, 'attempt', tr.attempt,"
-    "    'error', left(tr.error, 1000)) AS o, tr.task,"
-    "    CASE WHEN tr.state = 'upstream_failed' THEN 1 ELSE 0 END AS rank"
-    "   FROM task_runs tr WHERE tr.run_id = r.id"
-    "    AND tr.state IN ('failed', 'dead', 'upstream_failed')"
-    "   ORDER BY rank, tr.task LIMIT " MAX_FAILED_S ") x), '[]'::jsonb),"
-    " 'failed_tasks_total', (SELECT count(*) FROM task_runs tr WHERE tr.run_id = r.id"
-    "   AND tr.state IN ('failed', 'dead', 'upstream_failed')))::text"
-    " FROM runs r JOIN workflows w ON w.id = r.workflow_id WHERE r.id = $1";
-// clang-format on
-
-/* Adds what a receiver needs about the run that the writer of the row
- * left out (the writer's keys win). Once per row: the result is stored. */
-static void enrich(struct job *j)
-{
-	json_t *rid = json_object_get(j->payload, "run_id");
-	if (!json_is_integer(rid) || json_object_get(j->payload, "failed_tasks"))
-		return;
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)json_integer_value(rid));
-	const char *p[1] = {id};
-	PGresult *r = store_execp(j->n->s, "notify_enrich", ENRICH_SQL, 1, p);
-	if (r && PQntuples(r) == 1) {
-		json_t *x = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-		if (json_is_object(x)) {
-			json_object_update_missing(j->payload, x);
-			j->enriched = 1;
-		}
-		json_decref(x);
-	}
-	PQclear(r);
-	if (j->n->public_url && !json_object_get(j->payload, "url")) {
-		json_object_set_new(j->payload, "url",
-		                    json_sprintf("%s/#/runs/%s", j->n->public_url, id));
-		j->enriched = 1;
-	}
-}
-
-static const char *pstr(json_t *o, const char *key, const char *dflt)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : dflt;
-}
-
-static long long pint(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
-/* ------------------------------------------------------------ e-mail */
-
-static char *subject_of(json_t *p)
-{
-	const char *ev = pstr(p, "event", "notification"), *wf = pstr(p, "workflow", "?");
-	long long run = pint(p, "run_id");
-	if (strcmp(ev, "run.deadline_missed") == 0)
-		return xasprintf("[wf] run %lld of %s missed its deadline", run, wf);
-	if (strcmp(ev, "alert.dlq_over_threshold") == 0)
-		return xasprintf("[wf] alert: %lld open dead letters (threshold %lld)",
-		                 pint(p, "value"), pint(p, "threshold"));
-	if (strcmp(ev, "alert.executor_slots_low") == 0)
-		return xasprintf("[wf] alert: %lld executor slots online (minimum %lld)",
-		                 pint(p, "value"), pint(p, "threshold"));
-	if (strncmp(ev, "run.", 4) == 0)
-		return xasprintf("[wf] run %lld of %s %s", run, wf, pstr(p, "state", ev + 4));
-	return xasprintf("[wf] %s", ev);
-}
-
-/* A header value: one line, and RFC 2047 base64 when it is not ASCII. */
-static char *header_value(const char *s)
-{
-	char *line = one_line(s, 400);
-	int ascii = 1;
-	for (const unsigned char *q = (const unsigned char *)line; *q; q++)
-		if (*q >= 0x80)
-			ascii = 0;
-	if (ascii)
-		return line;
-	size_t n = strlen(line), cap = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-	char *b64 = xmalloc(cap);
-	sodium_bin2base64(b64, cap, (const unsigned char *)line, n, sodium_base64_VARIANT_ORIGINAL);
-	char *r = xasprintf("=?UTF-8?B?%s?=", b64);
-	free(b64);
-	free(line);
-	return r;
-}
-
-static void line(struct buf *b, const char *label, const char *v)
-{
-	if (!v || !*v)
-		return;
-	char *s = one_line(v, 900);
-	if (buf_printf(b, "%-10s %s\r\n", label, s) != 0)
-		abort();
-	free(s);
-}
-
-static void text_body(struct buf *b, struct job *j)
-{
-	json_t *p = j->payload;
-	const char *ev = pstr(p, "event", "notification");
-	char num[64];
-	int rc = 0;
-	if (strncmp(ev, "run.", 4) == 0) {
-		const char *wf = pstr(p, "workflow", "?");
-		char *head = one_line(wf, 200);
-		if (strcmp(ev, "run.deadline_missed") == 0)
-			rc |= buf_printf(
-			    b, "Run %lld of workflow %s has not finished by its deadline.\r\n\r\n",
-			    pint(p, "run_id"), head);
-		else
-			rc |= buf_printf(b, "Run %lld of workflow %s %s.\r\n\r\n",
-			                 pint(p, "run_id"), head, pstr(p, "state", "finished"));
-		free(head);
-		line(b, "Workflow:", wf);
-		snprintf(num, sizeof num, "%lld", pint(p, "version"));
-		line(b, "Version:", pint(p, "version") ? num : NULL);
-		snprintf(num, sizeof num, "%lld", pint(p, "run_id"));
-		line(b, "Run:", num);
-		line(b, "Trigger:", pstr(p, "trigger", NULL));
-		line(b, "State:", pstr(p, "state", NULL));
-		line(b, "Started:", pstr(p, "started_at", NULL));
-		line(b, "Finished:", pstr(p, "finished_at", NULL));
-		line(b, "Deadline:", pstr(p, "deadline_at", NULL));
-		json_t *ft = json_object_get(p, "failed_tasks");
-		if (json_array_size(ft) > 0) {
-			rc |= buf_printf(b, "\r\nFailed tasks (%lld):\r\n",
-			                 pint(p, "failed_tasks_total"));
-			size_t i;
-			json_t *t;
-			json_array_foreach(ft, i, t)
-			{
-				char *name = one_line(pstr(t, "task", "?"), 200);
-				char *err = one_line(pstr(t, "error", ""), 300);
-				char after[48] = "";
-				if (pint(t, "attempt") > 0)
-					snprintf(after, sizeof after, " after attempt %lld",
-					         pint(t, "attempt"));
-				rc |=
-				    buf_printf(b, "  - %s: %s%s%s%s\r\n", name,
-				               pstr(t, "state", "?"), after, *err ? ": " : "", err);
-				free(name);
-				free(err);
-			}
-		}
-	} else if (strncmp(ev, "alert.", 6) == 0) {
-		char *subj = subject_of(p);
-		rc |= buf_printf(b, "%s\r\n\r\n", subj + 5);
-		free(subj);
-		line(b, "Engine:", pstr(p, "engine", NULL));
-		line(b, "At:", pstr(p, "at", NULL));
-	} else {
-		char *js = json_dumps(p, JSON_INDENT(2) | JSON_SORT_KEYS);
-		rc |= buf_puts(b, "A wf notification:\r\n\r\n");
-		for (char *q = js; q && *q;) {
-			size_t n = strcspn(q, "\n");
-			rc |= buf_printf(b, "%.*s\r\n", (int)(n > 900 ? 900 : n), q);
-			q += n + (q[n] == '\n');
-		}
-		free(js);
-	}
-	if (pstr(p, "url", NULL)) {
-		rc |= buf_puts(b, "\r\n");
-		line(b, "Dashboard:", pstr(p, "url", NULL));
-	}
-	rc |= buf_printf(b, "\r\n-- \r\nwf notifier, engine %s, delivery %s\r\n", j->n->engine_id,
-	                 j->idtxt);
-	if (rc)
-		abort(); /* unbounded buffer: cannot fail */
-}
-
-static char *build_message(struct job *j, const char *from)
-{
-	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	struct buf b;
-	struct tm tm;
-	time_t now = time(NULL);
-	gmtime_r(&now, &tm);
-	const char *at = strchr(from, '@');
-	char *subj_raw = subject_of(j->payload), *subj = header_value(subj_raw);
-	char *ev = one_line(pstr(j->payload, "event", "notification"), 100);
-	buf_init(&b, 0);
-	int rc = buf_printf(&b,
-	                    "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n"
-	                    "From: <%s>\r\nTo: <%s>\r\n"
-	                    "Message-ID: <wf.outbox.%s@%s>\r\n"
-	                    "Subject: %s\r\n"
-	                    "MIME-Version: 1.0\r\n"
-	                    "Content-Type: text/plain; charset=utf-8\r\n"
-	                    "Content-Transfer-Encoding: 8bit\r\n"
-	                    "Auto-Submitted: auto-generated\r\n"
-	                    "X-WF-Event: %s\r\nX-WF-Delivery: %s\r\n\r\n",
-	                    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-	                    tm.tm_hour, tm.tm_min, tm.tm_sec, from, j->target, j->idtxt,
-	                    at ? at + 1 : "wf.invalid", subj, ev, j->idtxt);
-	if (rc)
-		abort();
-	text_body(&b, j);
-	free(subj_raw);
-	free(subj);
-	free(ev);
-	return buf_detach(&b);
 }
 
 /* ------------------------------------------------------------ transfers */
@@ -802,7 +174,7 @@ static void prepare_webhook(struct job *j)
 	}
 	j->body = json_dumps(j->payload, JSON_COMPACT | JSON_SORT_KEYS);
 	j->body_len = strlen(j->body);
-	char *ev = one_line(pstr(j->payload, "event", "notification"), 100);
+	char *ev = notify__one_line(notify__pstr(j->payload, "event", "notification"), 100);
 	snprintf(hdr, sizeof hdr, "X-WF-Event: %s", ev);
 	free(ev);
 	j->list = curl_slist_append(j->list, "Content-Type: application/json");
@@ -857,7 +229,7 @@ static void prepare_email(struct job *j)
 		fail_now(j, 1, "not an e-mail address: %.200s", j->target);
 		return;
 	}
-	j->body = build_message(j, n->smtp_from);
+	j->body = notify__build_message(j, n->smtp_from);
 	j->body_len = strlen(j->body);
 	snprintf(addr, sizeof addr, "<%s>", j->target);
 	j->list = curl_slist_append(NULL, addr);
@@ -903,7 +275,7 @@ static void finish(struct job *j, CURLcode res)
 			return;
 		}
 		if (res == CURLE_OK || res == CURLE_WRITE_ERROR) {
-			char *excerpt = one_line(j->resp, ERR_EXCERPT);
+			char *excerpt = notify__one_line(j->resp, ERR_EXCERPT);
 			snprintf(j->fail, sizeof j->fail, "HTTP %ld%s%s", code,
 			         *excerpt ? ": " : "", excerpt);
 			free(excerpt);
@@ -1084,7 +456,7 @@ static int deliver_batch(struct notifier *n)
 			fail_now(j, 1, "unknown notification kind '%.50s'", kind);
 			continue;
 		}
-		enrich(j);
+		notify__enrich(j);
 		if (j->kind == K_WEBHOOK)
 			prepare_webhook(j);
 		else
@@ -1116,7 +488,7 @@ int notify_run_once(struct notifier *n)
 	int rc = 0;
 	if (mono_ms() >= n->next_alert_ms) {
 		n->next_alert_ms = mono_ms() + n->o.alert_interval_ms;
-		if (check_alerts(n) != 0)
+		if (notify__check_alerts(n) != 0)
 			rc = -1;
 	}
 	int d = deliver_batch(n);

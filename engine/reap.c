@@ -31,7 +31,9 @@ static const char REAP_CANDIDATES_SQL[] =
     " LEFT JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
     "  AND t.version = r.version AND t.name = tr.task LIMIT 1) t ON true"
     " LEFT JOIN attempts a ON a.task_run_id = tr.id AND a.attempt = tr.attempt AND NOT a.stale"
-    " WHERE tr.state = 'running' AND (tr.lease_expires_at < now()"
+    /* a broadcast parent (no lease) is settled by its copies */
+    " WHERE tr.state = 'running' AND tr.lease_expires_at IS NOT NULL"
+    "  AND (tr.lease_expires_at < now()"
     "  OR (coalesce((t.spec->>'timeout_ms')::bigint, 0) > 0"
     "   AND coalesce(a.started_at, a.claimed_at, tr.updated_at)"
     "    + ((t.spec->>'timeout_ms')::bigint + $2::bigint) * interval '1 millisecond' < now()))"
@@ -235,4 +237,119 @@ int runs_repair(struct store *s)
 	if (total > 0)
 		log_info("repaired runs", "checked=%d", total);
 	return 0;
+}
+
+/* ------------------------------------------------- broadcast copies */
+
+/* Broadcast copies waiting for an executor that is gone: lost, offline or
+ * unknown for longer than the lease ($1 ms). Their runs are locked next
+ * (SKIP LOCKED: busy runs are left for the next round). */
+static const char LOST_COPIES_SQL[] =
+    "SELECT tr.id, tr.run_id FROM task_runs tr"
+    " JOIN runs r ON r.id = tr.run_id"
+    " JOIN tasks t ON t.workflow_id = r.workflow_id AND t.version = r.version"
+    "  AND t.name = tr.task"
+    " LEFT JOIN executors e ON e.id = tr.target_executor"
+    " WHERE tr.target_executor IS NOT NULL AND tr.state IN ('queued', 'retrying')"
+    "  AND t.spec->>'route' = 'broadcast'"
+    "  AND (e.id IS NULL OR (e.state IN ('lost', 'offline')"
+    "   AND e.last_heartbeat < now() - $1::bigint * interval '1 millisecond'))"
+    " ORDER BY tr.id LIMIT $2";
+
+static const char FAIL_COPIES_SQL[] =
+    "WITH lk AS (SELECT tr.id FROM task_runs tr WHERE tr.id = ANY($1::bigint[])"
+    "  AND tr.run_id = ANY($2::bigint[]) AND tr.state IN ('queued', 'retrying')"
+    "  ORDER BY tr.id FOR UPDATE),"
+    " upd AS (UPDATE task_runs tr SET state = 'failed', finished_at = now(),"
+    "  updated_at = now(), wait_reason = NULL,"
+    "  error = 'executor ' || tr.target_executor || ' is ' || coalesce((SELECT e.state"
+    "   FROM executors e WHERE e.id = tr.target_executor), 'unknown')"
+    "   || ': this broadcast copy could not run there'"
+    "  FROM lk WHERE tr.id = lk.id"
+    "  RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error),"
+    " ev AS (INSERT INTO events (kind, run_id, task_run_id, actor, data)"
+    "  SELECT 'task_run.state', run_id, id, 'reaper', jsonb_build_object('to', state,"
+    "   'attempt', attempt, 'reason', error) FROM upd)"
+    " SELECT DISTINCT run_id FROM upd ORDER BY run_id";
+
+int runs__fail_lost_copies(struct store *s, int64_t lease_ms, int limit)
+{
+	int rc = -1, n = 0;
+	PGresult *r = NULL;
+	long long *ids = NULL, *run_of = NULL;
+	struct buf idl, runl, held;
+	buf_init(&idl, 0);
+	buf_init(&runl, 0);
+	buf_init(&held, 0);
+	char lease[24], lim[16];
+	snprintf(lease, sizeof lease, "%lld", (long long)lease_ms);
+	snprintf(lim, sizeof lim, "%d", limit > 0 ? limit : 100);
+
+	if (store_begin(s) != 0)
+		return -1;
+	const char *cp[2] = {lease, lim};
+	r = store_execp(s, "runs_lost_copies", LOST_COPIES_SQL, 2, cp);
+	if (!r)
+		goto out;
+	n = PQntuples(r);
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	ids = xcalloc((size_t)n, sizeof *ids);
+	run_of = xcalloc((size_t)n, sizeof *run_of);
+	for (int i = 0; i < n; i++) {
+		ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		run_of[i] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+	}
+	PQclear(r);
+	r = NULL;
+	runs__ids_literal(&idl, ids, n);
+	runs__ids_literal(&runl, run_of, n);
+	const char *lp[1] = {runl.data};
+	r = store_execp(s, "runs_reap_lock_runs", REAP_LOCK_RUNS_SQL, 1, lp);
+	if (!r)
+		goto out;
+	int nheld = PQntuples(r);
+	long long *hl = xcalloc((size_t)(nheld ? nheld : 1), sizeof *hl);
+	for (int i = 0; i < nheld; i++)
+		hl[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	runs__ids_literal(&held, hl, nheld);
+	free(hl);
+	PQclear(r);
+	r = NULL;
+	if (nheld == 0) {
+		rc = 0;
+		goto out;
+	}
+	const char *fp[2] = {idl.data, held.data};
+	r = store_execp(s, "runs_fail_copies", FAIL_COPIES_SQL, 2, fp);
+	if (!r)
+		goto out;
+	int failed_runs = PQntuples(r);
+	long long *settle = xcalloc((size_t)(failed_runs ? failed_runs : 1), sizeof *settle);
+	for (int i = 0; i < failed_runs; i++)
+		settle[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	PQclear(r);
+	r = NULL;
+	buf_reset(&runl);
+	runs__ids_literal(&runl, settle, failed_runs);
+	free(settle);
+	if (failed_runs > 0 && runs__settle(s, runl.data, 0) != 0)
+		goto out;
+	rc = failed_runs;
+	if (failed_runs > 0)
+		log_warn("broadcast copies failed: their executor is gone", "runs=%d", failed_runs);
+out:
+	PQclear(r);
+	if (rc >= 0 && store_commit(s) != 0)
+		rc = -1;
+	if (rc < 0)
+		store_rollback(s);
+	free(ids);
+	free(run_of);
+	buf_release(&idl);
+	buf_release(&runl);
+	buf_release(&held);
+	return rc;
 }

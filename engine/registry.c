@@ -12,6 +12,7 @@
 #include "runs.h"
 #include "util.h"
 #include "xalloc.h"
+#include "zsec.h"
 
 #define PUSH_HWM      10000
 #define SEND_BLOCK_MS 500
@@ -79,6 +80,10 @@ static void open_socket(struct reg *r, struct reg_exec *e)
 	}
 	if (!e->mon)
 		e->connected = 1; /* no events: trust the socket and its send errors */
+	if (zsec_client(e->push, e->id) != 0) {
+		close_socket(e);
+		return;
+	}
 	if (zmq_connect(e->push, e->endpoint) != 0) {
 		log_warn("cannot connect to executor", "executor_id=%s endpoint=%s error=\"%s\"",
 		         e->id, e->endpoint, zmq_strerror(errno));
@@ -359,6 +364,18 @@ void reg_finished(struct reg *r, const char *executor_id, long long task_run_id,
 	if (e->state == REG_ONLINE || e->state == REG_DRAINING)
 		if (e->credit < e->slots)
 			e->credit++;
+}
+
+void reg_rejected(struct reg *r, const char *executor_id, long long task_run_id, int attempt)
+{
+	struct reg_exec *e = reg_find(r, executor_id);
+	struct reg_sent *t = e ? find_sent(e, task_run_id, attempt) : NULL;
+	if (t)
+		*t = e->sent[--e->nsent];
+	/* It had no free slot (another engine's tasks, most likely): sending
+	 * more before its next heartbeat would only be refused again. */
+	if (e)
+		e->credit = 0;
 }
 
 int reg_can_take(const struct reg_exec *e)

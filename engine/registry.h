@@ -37,8 +37,9 @@ struct reg_exec {
 	char **labels;
 	int nlabels;
 	int slots;
-	int free_slots; /* as last reported */
-	int credit;     /* tasks this engine may still send */
+	int free_slots;              /* as last reported */
+	int credit;                  /* tasks this engine may still send */
+	unsigned long long rr_given; /* tasks given by round-robin (dispatch.c) */
 	double load;
 	enum reg_state state;
 	int connected;         /* the PUSH socket has a live TCP connection */
@@ -80,6 +81,10 @@ void reg_heartbeat(struct reg *r, struct store *s, const json_t *msg);
 void reg_bye(struct reg *r, const json_t *msg);
 void reg_started(struct reg *r, const char *executor_id, long long task_run_id, int attempt);
 void reg_finished(struct reg *r, const char *executor_id, long long task_run_id, int attempt);
+/* A `finished` with status rejected (no free slot): forgets the task like
+ * reg_finished but gives no credit back; the executor's credit stays 0
+ * until its next heartbeat says how many slots are free. */
+void reg_rejected(struct reg *r, const char *executor_id, long long task_run_id, int attempt);
 
 /* The executor with this id, or NULL (borrowed). */
 struct reg_exec *reg_find(struct reg *r, const char *id);

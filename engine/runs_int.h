@@ -56,4 +56,13 @@ int runs__settle(struct store *s, const char *run_ids, int work_ready)
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
     __attribute__((warn_unused_result));
 
+/* Fails broadcast copies (task runs with target_executor set, route
+ * broadcast) still waiting for an executor that has been lost, offline or
+ * unknown for longer than lease_ms, at most limit per call, and settles
+ * their runs (the parents roll up). Its own transaction. Called by the
+ * dispatcher (disp_reap), which knows the lease. Returns the number of runs
+ * touched, or -1. */
+int runs__fail_lost_copies(struct store *s, int64_t lease_ms, int limit)
+    __attribute__((warn_unused_result));
+
 #endif

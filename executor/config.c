@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "exec.h"
 #include "util.h"
 #include "xalloc.h"
@@ -30,6 +31,12 @@ void exec_usage(FILE *f)
 	      "  --kill-grace D       SIGTERM to SIGKILL delay for a step (default 5s)\n"
 	      "  --max-output BYTES   output kept per task, the tail (default 65536)\n"
 	      "  --secrets-dir DIR    ${secrets.NAME} from DIR/NAME when WF_SECRET_NAME is unset\n"
+	      "  --curve-secret FILE  this executor's CURVE key pair (wfctl keys generate)\n"
+	      "  --engine-key KEY     an engine's public key (z85 text or a .pub file),\n"
+	      "                       repeatable: one for every engine, or one per --engine\n"
+	      "                       in the same order; only these engines may send work\n"
+	      "  --insecure-plaintext no CURVE: plaintext ZeroMQ, allowed only when --listen\n"
+	      "                       and every --engine are loopback (development)\n"
 	      "  --config FILE        key=value lines (the option names without --);\n"
 	      "                       SIGHUP re-reads slots, label(s), heartbeat-ms, max-output,\n"
 	      "                       drain-timeout, kill-grace and secrets-dir from it\n"
@@ -152,6 +159,15 @@ static int apply(struct exec_config *c, const char *key, const char *val, int ap
 			add_list(&c->engines, &c->nengines, val, strlen(val));
 		else
 			set_list(&c->engines, &c->nengines, val);
+	} else if (strcmp(key, "curve-secret") == 0) {
+		set_str(&c->curve_secret, val);
+	} else if (strcmp(key, "engine-key") == 0) {
+		char pub[CURVE_Z85_LEN + 1], msg[256];
+		if (curve_pubkey_arg(val, pub, msg, sizeof msg) != 0) {
+			snprintf(err, errlen, "%s", msg);
+			return -1;
+		}
+		add_list(&c->engine_keys, &c->nengine_keys, pub, strlen(pub));
 	} else if (strcmp(key, "pool") == 0) {
 		if (!*val)
 			goto bad;
@@ -253,6 +269,9 @@ enum {
 	O_MAXOUT,
 	O_SECRETS,
 	O_CONFIG,
+	O_CURVE_SECRET,
+	O_ENGINE_KEY,
+	O_INSECURE_PLAINTEXT,
 	O_HELP,
 	O_VERSION
 };
@@ -294,10 +313,60 @@ static const struct option options[] = {
     {"max-output", required_argument, NULL, O_MAXOUT},
     {"secrets-dir", required_argument, NULL, O_SECRETS},
     {"config", required_argument, NULL, O_CONFIG},
+    {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
+    {"engine-key", required_argument, NULL, O_ENGINE_KEY},
+    {"insecure-plaintext", no_argument, NULL, O_INSECURE_PLAINTEXT},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+/* CURVE unless --insecure-plaintext, which stays on loopback. */
+static int check_security(const struct exec_config *c, char *err, size_t errlen)
+{
+	if (c->insecure_plaintext) {
+		if (c->curve_secret || c->nengine_keys) {
+			snprintf(err, errlen,
+			         "--insecure-plaintext cannot be combined with --curve-secret or "
+			         "--engine-key");
+			return -1;
+		}
+		if (!curve_endpoint_is_local(c->listen)) {
+			snprintf(
+			    err, errlen,
+			    "--insecure-plaintext: --listen %s is not loopback; anyone who reaches "
+			    "it could run commands here (use tcp://127.0.0.1:PORT or CURVE keys)",
+			    c->listen);
+			return -1;
+		}
+		for (size_t i = 0; i < c->nengines; i++)
+			if (!curve_endpoint_is_local(c->engines[i])) {
+				snprintf(err, errlen,
+				         "--insecure-plaintext: engine %s is not loopback "
+				         "(plaintext never "
+				         "leaves this host; use CURVE keys)",
+				         c->engines[i]);
+				return -1;
+			}
+		return 0;
+	}
+	if (!c->curve_secret || !c->nengine_keys) {
+		snprintf(
+		    err, errlen,
+		    "refusing plaintext ZeroMQ: give --curve-secret FILE (wfctl keys generate) "
+		    "and --engine-key KEY for the engines, or --insecure-plaintext for "
+		    "loopback development");
+		return -1;
+	}
+	if (c->nengine_keys != 1 && c->nengine_keys != c->nengines) {
+		snprintf(err, errlen,
+		         "%zu --engine-key for %zu --engine: give one key for all engines or one "
+		         "per engine, in the same order",
+		         c->nengine_keys, c->nengines);
+		return -1;
+	}
+	return 0;
+}
 
 int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, size_t errlen)
 {
@@ -344,7 +413,7 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 	}
 	/* pass 2: options win; the first --engine/--label replaces env/file lists */
 	optind = 0;
-	int engines_seen = 0, labels_seen = 0;
+	int engines_seen = 0, labels_seen = 0, engine_keys_seen = 0;
 	while ((o = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		const char *key = NULL;
 		int append = 0;
@@ -353,6 +422,12 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 				key = options[i].name;
 		if (o == O_CONFIG || !key)
 			continue;
+		if (o == O_INSECURE_PLAINTEXT) {
+			c->insecure_plaintext = 1;
+			continue;
+		}
+		if (o == O_ENGINE_KEY && !engine_keys_seen++)
+			free_list(&c->engine_keys, &c->nengine_keys);
 		if (o == O_ENGINE) {
 			if (!engines_seen++)
 				free_list(&c->engines, &c->nengines);
@@ -373,7 +448,7 @@ int exec_config_parse(struct exec_config *c, int argc, char **argv, char *err, s
 		add_list(&c->engines, &c->nengines, "tcp://127.0.0.1:5555", 20);
 	if (!c->advertise)
 		c->advertise = advertised(c->listen);
-	return 0;
+	return check_security(c, err, errlen);
 }
 
 int exec_config_reload(struct exec_config *c, char *err, size_t errlen)
@@ -410,5 +485,7 @@ void exec_config_release(struct exec_config *c)
 	free_list(&c->labels, &c->nlabels);
 	free(c->secrets_dir);
 	free(c->config_file);
+	free(c->curve_secret);
+	free_list(&c->engine_keys, &c->nengine_keys);
 	memset(c, 0, sizeof *c);
 }

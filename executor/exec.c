@@ -76,8 +76,9 @@ void exec_send(struct exec *ex, json_t *msg)
 static void send_hello(struct exec *ex)
 {
 	struct exec_config *c = ex->cfg;
-	exec_send(ex, wire_hello(c->id, c->advertise, c->pool, (const char *const *)c->labels,
-	                         c->nlabels, c->slots));
+	exec_send(
+	    ex, exec_curve_hello(wire_hello(c->id, c->advertise, c->pool,
+	                                    (const char *const *)c->labels, c->nlabels, c->slots)));
 }
 
 void exec_send_heartbeat(struct exec *ex)
@@ -475,6 +476,10 @@ static void *push_socket(struct exec *ex, const char *endpoint)
 	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(s, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+	if (exec_curve_client(s, ex->cfg, endpoint) != 0) {
+		zmq_close(s);
+		return NULL;
+	}
 	if (zmq_connect(s, endpoint) != 0) {
 		log_error("cannot connect to an engine", "endpoint=%s error=%s", endpoint,
 		          zmq_strerror(zmq_errno()));
@@ -527,6 +532,8 @@ struct exec *exec_new(struct exec_config *cfg)
 	int64_t maxmsg = WIRE_MAX_FRAME; /* a peer sending more is disconnected */
 	zmq_setsockopt(ex->pull, ZMQ_LINGER, &zero, sizeof zero);
 	zmq_setsockopt(ex->pull, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+	if (exec_curve_server(ex->zctx, ex->pull, cfg) != 0)
+		goto fail;
 	if (zmq_bind(ex->pull, cfg->listen) != 0) {
 		log_error("cannot listen", "endpoint=%s error=%s", cfg->listen,
 		          zmq_strerror(zmq_errno()));
@@ -561,6 +568,7 @@ void exec_free(struct exec *ex)
 		zmq_close(ex->pull);
 	if (ex->zctx)
 		zmq_ctx_term(ex->zctx);
+	exec_curve_stop();
 	if (ex->multi) {
 		curl_multi_cleanup(ex->multi);
 		runner_http_cleanup();

@@ -29,6 +29,13 @@ struct exec_config {
 	size_t max_output;
 	char *secrets_dir;
 	char *config_file;
+	/* CURVE (executor/curve.c): this executor's key pair file and the
+	 * engines' public keys (z85); insecure_plaintext allows plaintext on
+	 * loopback only. */
+	char *curve_secret;
+	char **engine_keys;
+	size_t nengine_keys;
+	int insecure_plaintext;
 };
 
 /* Parses argv over the environment (WF_EXECUTOR_ID, WF_EXECUTOR_LISTEN,

@@ -44,4 +44,19 @@ void exec_kill_all_now(struct exec *ex);
 /* Frees a task that is no longer listed. */
 void exec_task_free(struct exec *ex, struct task *t);
 
+/* ---- CURVE (executor/curve.c) */
+
+/* Makes the PULL socket (created, not bound) a CURVE server accepting only
+ * the configured engine keys, starting the ZAP handler; a no-op with
+ * --insecure-plaintext. Returns 0 or -1 (logged). */
+int exec_curve_server(void *zctx, void *pull, const struct exec_config *cfg)
+    __attribute__((warn_unused_result));
+/* Makes a PUSH socket to engine endpoint a CURVE client. Returns 0 or -1. */
+int exec_curve_client(void *push, const struct exec_config *cfg, const char *endpoint)
+    __attribute__((warn_unused_result));
+/* Adds "public_key" to a hello (borrowed, may be NULL); returns it. */
+json_t *exec_curve_hello(json_t *hello);
+/* After zmq_ctx_term: stops the ZAP handler and wipes the key pair. */
+void exec_curve_stop(void);
+
 #endif

@@ -126,6 +126,7 @@ static int build_env(struct task *t, const json_t *step, struct vec *e, char *er
 	const char *key = json_string_value(json_object_get(t->msg, "idempotency_key"));
 	env_set(e, "WF_IDEMPOTENCY_KEY", key ? key : "");
 	env_set(e, "WF_OUTPUT", t->output_path);
+	env_set(e, "WF_EXECUTOR_ID", t->cfg && t->cfg->id ? t->cfg->id : "");
 	return 0;
 }
 

@@ -260,9 +260,14 @@ void exec_task_start(struct exec *ex, json_t *msg)
 	}
 	log_debug("task started", "task_run_id=%lld attempt=%d type=%s", (long long)t->task_run_id,
 	          t->attempt, type);
-	exec_send(ex, wire_started(ex->cfg->id, t->task_run_id, t->attempt, t->started_wall));
-	if (t->kind == TASK_NOOP)
+	/* A noop finishes right here: its `finished` (with started_ms) says
+	 * all a `started` would, so none is sent (one frame per task less on
+	 * both sides; docs/architecture.md, wire protocol). */
+	if (t->kind == TASK_NOOP) {
 		exec_task_done(ex, t, "succeeded", -1, 0, NULL, NULL, NULL);
+		return;
+	}
+	exec_send(ex, wire_started(ex->cfg->id, t->task_run_id, t->attempt, t->started_wall));
 }
 
 void exec_task_cancel(struct exec *ex, const json_t *msg)

@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libyaml-dev libpq-dev libzmq3-dev libcurl4-openssl-dev
 libjansson-dev libmicrohttpd-dev libcriterion-dev libsodium-dev postgresql-15
-postgresql-client-15 tzdata curl python3 procps ca-certificates"
+postgresql-client-15 tzdata curl python3 procps ca-certificates clang libclang-rt-14-dev openssl jq"
 [ -n "${WF_EXTRA_PKGS:-}" ] && PKGS="$PKGS $WF_EXTRA_PKGS"
 
 missing=""

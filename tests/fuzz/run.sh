@@ -13,8 +13,8 @@ CC=${FUZZ_CC:-clang}
 OUT=build/fuzz
 mkdir -p "$OUT"
 
-LIBS=$(pkg-config --libs yaml-0.1 jansson libsodium 2>/dev/null || echo -lyaml -ljansson -lsodium)
-CFLAGS_PKG=$(pkg-config --cflags yaml-0.1 jansson libsodium 2>/dev/null)
+LIBS=$(pkg-config --libs yaml-0.1 jansson libsodium libzmq 2>/dev/null || echo -lyaml -ljansson -lsodium -lzmq)
+CFLAGS_PKG=$(pkg-config --cflags yaml-0.1 jansson libsodium libzmq 2>/dev/null)
 status=0
 found=0
 for src in tests/fuzz/fuzz_*.c; do

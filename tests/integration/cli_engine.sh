@@ -224,11 +224,12 @@ fi
 
 # ---------------------------------------------------- tokens and roles
 open_url=$WF_URL
+# An engine that needs tokens refuses to start until one exists.
+viewer=$("$WFCTL" token create --role viewer --name cli-viewer 2>/dev/null)
 it_engine || exit 1 # a second engine on the same database, tokens required
 "$WFCTL" workflows >out 2>&1
 check "no token: exit 4" test $? = 4
 check "no token: a hint" grep -q 'WF_TOKEN' out
-viewer=$("$WFCTL" token create --role viewer --name cli-viewer 2>/dev/null)
 WF_TOKEN=$viewer "$WFCTL" workflows >out 2>&1
 check "a viewer token lists workflows" grep -q '^cli-ok ' out
 WF_TOKEN=$viewer "$WFCTL" run cli-ok >out 2>&1

@@ -32,12 +32,13 @@ if [ ! -d "$E2E/node_modules/playwright-core" ] || [ "$E2E/package-lock.json" -n
 	[ "$rc" = 0 ] || { tail -n 10 "$IT_DIR/npm.log" | sed 's/^/# /'; exit 1; }
 fi
 
-it_engine --web "$WF_ROOT/web" || { ok 1 "e2e: engine starts"; exit 1; }
-it_executor e2e-1
-it_executor e2e-2
+# Tokens first: an engine that needs them refuses to start without one.
 admin=$("$WF_BIN/wfctl" token create --role admin --name e2e-admin 2>>"$IT_DIR/token.log")
 viewer=$("$WF_BIN/wfctl" token create --role viewer --name e2e-viewer 2>>"$IT_DIR/token.log")
 [ -n "$admin" ] && [ -n "$viewer" ] || { ok 1 "e2e: tokens created"; cat "$IT_DIR/token.log"; exit 1; }
+it_engine --web "$WF_ROOT/web" || { ok 1 "e2e: engine starts"; exit 1; }
+it_executor e2e-1
+it_executor e2e-2
 wait_for 20 bash -c "curl -fsS -H 'Authorization: Bearer $admin' '$WF_URL/api/v1/executors' | grep -q e2e-2" ||
 	echo "# executors did not register within 20 s"
 flags="$IT_DIR/flags"

@@ -108,7 +108,7 @@ M1=$EXECUTOR_PID
 IT_HTTP_PORT=$E2_HTTP IT_ZMQ_PORT=$E2_ZMQ it_engine "${ENGINE_ARGS[@]}" || exit 1
 E2_PID=$ENGINE_PID
 E2_URL=$WF_URL
-"$WF_BIN/wf-executor" --id m2 --listen "tcp://127.0.0.1:$(free_port)" --engine "$E1_ZMQ" --engine "tcp://127.0.0.1:$E2_ZMQ" --heartbeat-ms 500 --slots 2 >>"$D/executor-m2.log" 2>&1 &
+"$WF_BIN/wf-executor" --id m2 --listen "tcp://127.0.0.1:$(free_port)" --engine "$E1_ZMQ" --engine "tcp://127.0.0.1:$E2_ZMQ" --insecure-plaintext --heartbeat-ms 500 --slots 2 >>"$D/executor-m2.log" 2>&1 &
 M2=$!
 IT_PIDS+=("$M2")
 check "two engines: m1 and m2 online" wait_for 10 eq 2 psql_q "SELECT count(*) FROM executors WHERE id IN ('m1','m2') AND state = 'online'"

@@ -1,0 +1,409 @@
+/* The engine's set-based hot paths against a real PostgreSQL: the compiled
+ * spec cache (engine/specs.h), the dispatcher's index-driven claim with its
+ * filters (engine/dispatch.h, with a real registry and ZeroMQ sockets),
+ * broadcast fan-out and its roll-up (advance.c), and the ingester skipping
+ * `started` records whose `finished` is in the same batch. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "engine/dispatch.h"
+#include "engine/ingest.h"
+#include "engine/registry.h"
+#include "engine/runs.h"
+#include "engine/specs.h"
+#include "log.h"
+#include "testdb.h"
+#include "util.h"
+#include "wire.h"
+#include "xalloc.h"
+
+static struct testdb db;
+static struct store *S;
+
+static void setup(void)
+{
+	log_set_level(LOG_WARN);
+	S = testdb_open(&db);
+}
+
+static void teardown(void)
+{
+	testdb_close(&db);
+}
+
+TestSuite(perf_paths, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ------------------------------------------------------------ helpers */
+
+__attribute__((format(printf, 1, 2))) static const char *q(const char *fmt, ...)
+{
+	static char ring[8][4096];
+	static int next;
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *v = testdb_value(&db, sql);
+	cr_assert(v != NULL, "query failed: %s: %s", sql, store_error(S));
+	char *out = ring[next++ % 8];
+	snprintf(out, 4096, "%s", v);
+	free(v);
+	free(sql);
+	return out;
+}
+
+__attribute__((format(printf, 1, 2))) static long long qi(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = xvasprintf(fmt, ap);
+	va_end(ap);
+	long long v = strtoll(q("%s", sql), NULL, 10);
+	free(sql);
+	return v;
+}
+
+__attribute__((format(printf, 1, 2))) static void exec_sql(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = xvasprintf(fmt, ap);
+	va_end(ap);
+	cr_assert(store_cmd(S, sql, 0, NULL) == 0, "%s: %s", sql, store_error(S));
+	free(sql);
+}
+
+static json_t *task(const char *name, const char *needs, const char *route)
+{
+	json_t *n = json_array();
+	if (needs)
+		json_array_append_new(n, json_string(needs));
+	return json_pack("{s:s, s:o, s:s, s:{s:s}, s:i, s:i, s:s, s:s, s:s, s:n}", "name", name,
+	                 "needs", n, "trigger", "all_success", "step", "type", "noop", "retries", 0,
+	                 "timeout_ms", 600000, "priority", "medium", "pool", "default", "route",
+	                 route ? route : "round-robin", "breaker");
+}
+
+/* Submits a workflow (tasks stolen). Returns its id. */
+static long long submit(const char *name, json_t *tasks)
+{
+	json_t *d = json_pack("{s:s, s:s, s:s, s:n, s:{}, s:i, s:n, s:[], s:[], s:o}", "name", name,
+	                      "namespace", "default", "description", "", "schedule", "params",
+	                      "max_active_runs", 0, "deadline_ms", "on_success", "on_failure",
+	                      "tasks", tasks);
+	struct dsl_result r;
+	memset(&r, 0, sizeof r);
+	r.dag = d;
+	r.canonical = json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT);
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256(h, (const unsigned char *)r.canonical, strlen(r.canonical));
+	hex_encode(h, sizeof h, r.hash);
+	struct wf_err e;
+	int v, c;
+	cr_assert_eq(runs_submit(S, &r, "#", "x.yaml", "t", &v, &c, &e), 0, "%s", e.message);
+	free(r.canonical);
+	json_decref(d);
+	return qi("SELECT id FROM workflows WHERE name = '%s'", name);
+}
+
+static long long trigger(const char *wf)
+{
+	struct wf_err e;
+	int existing;
+	long long id = runs_trigger(S, wf, NULL, NULL, "manual", 0, "t", &existing, &e);
+	cr_assert(id > 0, "trigger: %s", e.message);
+	return id;
+}
+
+/* An executor: a PULL socket on a free loopback port, registered by hello. */
+struct fake_exec {
+	void *pull;
+	struct reg_exec *e;
+};
+
+static void fake_exec(void *zctx, struct reg *r, struct fake_exec *f, const char *id, int slots)
+{
+	char ep[128];
+	size_t len = sizeof ep;
+	int zero = 0;
+	f->pull = zmq_socket(zctx, ZMQ_PULL);
+	zmq_setsockopt(f->pull, ZMQ_LINGER, &zero, sizeof zero);
+	cr_assert_eq(zmq_bind(f->pull, "tcp://127.0.0.1:*"), 0);
+	zmq_getsockopt(f->pull, ZMQ_LAST_ENDPOINT, ep, &len);
+	json_t *hello =
+	    json_pack("{s:s, s:s, s:s, s:s, s:[], s:i, s:s}", "type", "hello", "executor_id", id,
+	              "endpoint", ep, "pool", "default", "labels", "slots", slots, "version", "t");
+	reg_hello(r, hello);
+	json_decref(hello);
+	f->e = reg_find(r, id);
+	cr_assert(f->e);
+	for (int i = 0; i < 200 && !f->e->connected; i++) {
+		reg_poll_monitors(r);
+		sleep_ms(10);
+	}
+	cr_assert(f->e->connected, "the registry did not connect to %s", ep);
+}
+
+/* Receives the task frames waiting on f. Returns how many. */
+static int drain(struct fake_exec *f, long long *ids, int max)
+{
+	int n = 0;
+	for (int tries = 0; tries < 50; tries++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, f->pull, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			sleep_ms(10);
+			continue;
+		}
+		json_t *j = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0, NULL);
+		if (ids && n < max)
+			ids[n] = json_integer_value(json_object_get(j, "task_run_id"));
+		n++;
+		json_decref(j);
+		zmq_msg_close(&m);
+		tries = 40; /* keep draining quickly once frames flow */
+	}
+	return n;
+}
+
+/* --------------------------------------------------------------- specs */
+
+Test(perf_paths, spec_cache_loads_versions_with_one_query_and_stays_bounded)
+{
+	long long a = submit("wa", json_pack("[o,o]", task("x", NULL, NULL), task("y", "x", NULL)));
+	long long b = submit("wb", json_pack("[o]", task("z", NULL, "broadcast")));
+	struct specs *c = specs_new(1);
+	long long wfs[3] = {a, b, a};
+	int vers[3] = {1, 1, 1};
+	cr_assert_eq(specs_load(c, S, wfs, vers, 3), 0);
+	const char *name = NULL;
+	json_t *y = specs_task(c, a, 1, "y", &name);
+	cr_assert_str_eq(name, "wa");
+	cr_assert_str_eq(json_string_value(json_object_get(y, "name")), "y");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(specs_task(c, b, 1, "z", NULL), "route")),
+	    "broadcast");
+	cr_assert_null(specs_task(c, a, 1, "nope", NULL));
+	cr_assert_null(specs_task(c, a, 2, "x", &name));
+	cr_assert_null(name);
+	/* full (max 1, holds 2): the next load empties it first */
+	long long only[1] = {b};
+	cr_assert_eq(specs_load(c, S, only, vers, 1), 0);
+	cr_assert_null(specs_task(c, a, 1, "x", NULL));
+	cr_assert_not_null(specs_task(c, b, 1, "z", NULL));
+	specs_free(c);
+}
+
+/* --------------------------------------------------------------- claim */
+
+Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_rest)
+{
+	void *zctx = zmq_ctx_new();
+	struct reg *r = reg_new(zctx, 10000);
+	struct ingest *g = ingest_new(1000);
+	struct fake_exec f;
+	fake_exec(zctx, r, &f, "e1", 20);
+	submit("paused", json_pack("[o]", task("p", NULL, NULL)));
+	submit("pinned", json_pack("[o]", task("k", NULL, "executor:elsewhere")));
+	submit("plain", json_pack("[o]", task("n", NULL, NULL)));
+	/* the oldest ready work cannot be dispatched: 30 paused, 30 pinned */
+	for (int i = 0; i < 30; i++)
+		trigger("paused");
+	for (int i = 0; i < 30; i++)
+		trigger("pinned");
+	for (int i = 0; i < 50; i++)
+		trigger("plain");
+	exec_sql("UPDATE workflows SET paused = true WHERE name = 'paused'");
+	exec_sql("UPDATE task_runs SET available_at = now() - interval '1 s' * (1000 - id)");
+
+	struct disp_opts o = {"eng", 30000, 500};
+	struct disp *d = disp_new(&o);
+	int more = 0;
+	cr_assert_eq(disp_run(d, S, r, g, &more), 20, "%s", store_error(S));
+	long long ids[64];
+	cr_assert_eq(drain(&f, ids, 64), 20);
+	cr_assert_eq(qi("SELECT count(*) FROM task_runs t JOIN runs r ON r.id = t.run_id JOIN"
+	                " workflows w ON w.id = r.workflow_id WHERE t.state = 'running' AND"
+	                " w.name = 'plain' AND t.executor_id = 'e1' AND t.attempt = 1"),
+	             20);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE state = 'running' AND sent_at IS NOT"
+	                " NULL AND executor_id = 'e1'"),
+	             20);
+	/* oldest first among what can run */
+	cr_assert_eq(qi("SELECT count(*) FROM task_runs t WHERE t.state = 'running' AND t.id >"
+	                " (SELECT min(id) FROM task_runs WHERE state = 'queued' AND task = 'n')"),
+	             0);
+	cr_assert_eq(qi("SELECT count(*) FROM task_runs WHERE task IN ('p', 'k') AND state <>"
+	                " 'queued'"),
+	             0);
+	disp_free(d);
+	ingest_free(g);
+	reg_free(r);
+	zmq_close(f.pull);
+	zmq_ctx_term(zctx);
+}
+
+/* ----------------------------------------------------------- broadcast */
+
+static struct task_result res(long long id, int attempt, const char *ex, const char *status)
+{
+	struct task_result t;
+	memset(&t, 0, sizeof t);
+	t.task_run_id = id;
+	t.attempt = attempt;
+	t.executor_id = ex;
+	t.status = status;
+	t.started_ms = wall_ms() - 5;
+	t.finished_ms = wall_ms();
+	return t;
+}
+
+static void broadcast_case(const char *mode, const char *want_parent, const char *want_run)
+{
+	void *zctx = zmq_ctx_new();
+	struct reg *r = reg_new(zctx, 10000);
+	struct ingest *g = ingest_new(1000);
+	struct fake_exec f1, f2;
+	fake_exec(zctx, r, &f1, "e1", 4);
+	fake_exec(zctx, r, &f2, "e2", 4);
+	json_t *b = task("b", NULL, "broadcast");
+	json_object_set_new(b, "broadcast_success", json_string(mode));
+	submit("bc", json_pack("[o,o]", b, task("after", "b", NULL)));
+	long long run = trigger("bc");
+	struct disp_opts o = {"eng", 30000, 500};
+	struct disp *d = disp_new(&o);
+	int more = 0;
+	/* first round: the parent fans out (nothing sent), then the copies go */
+	cr_assert_eq(disp_run(d, S, r, g, &more), 0, "%s", store_error(S));
+	cr_assert_eq(more, 1);
+	cr_assert_str_eq(q("SELECT string_agg(coalesce(target_executor, '-') || '=' || state, ' '"
+	                   " ORDER BY target_executor NULLS FIRST) FROM task_runs WHERE run_id ="
+	                   " %lld AND task = 'b'",
+	                   run),
+	                 "-=running e1=queued e2=queued");
+	cr_assert_eq(disp_run(d, S, r, g, &more), 2, "%s", store_error(S));
+	long long id1, id2;
+	cr_assert_eq(drain(&f1, &id1, 1), 1);
+	cr_assert_eq(drain(&f2, &id2, 1), 1);
+	cr_assert_str_eq(q("SELECT target_executor FROM task_runs WHERE id = %lld", id1), "e1");
+	cr_assert_str_eq(q("SELECT target_executor FROM task_runs WHERE id = %lld", id2), "e2");
+	/* e1 succeeds; the parent waits for e2 */
+	struct task_result t1 = res(id1, 1, "e1", "succeeded");
+	cr_assert_eq(runs_apply_results(S, &t1, 1), 1);
+	cr_assert_str_eq(q("SELECT state FROM task_runs WHERE run_id = %lld AND task = 'b' AND"
+	                   " target_executor IS NULL",
+	                   run),
+	                 "running");
+	struct task_result t2 = res(id2, 1, "e2", "failed");
+	cr_assert_eq(runs_apply_results(S, &t2, 1), 1);
+	cr_assert_str_eq(q("SELECT state FROM task_runs WHERE run_id = %lld AND task = 'b' AND"
+	                   " target_executor IS NULL",
+	                   run),
+	                 want_parent);
+	cr_assert_str_eq(
+	    q("SELECT state FROM task_runs WHERE run_id = %lld AND task = 'after'", run),
+	    strcmp(want_parent, "succeeded") == 0 ? "queued" : "upstream_failed");
+	if (strcmp(want_parent, "failed") == 0)
+		cr_assert_str_eq(
+		    q("SELECT error FROM task_runs WHERE run_id = %lld AND task = 'b' AND"
+		      " target_executor IS NULL",
+		      run),
+		    "broadcast: 1 of 2 copies did not succeed (e2: failed)");
+	cr_assert_str_eq(q("SELECT state FROM runs WHERE id = %lld", run), want_run);
+	disp_free(d);
+	ingest_free(g);
+	reg_free(r);
+	zmq_close(f1.pull);
+	zmq_close(f2.pull);
+	zmq_ctx_term(zctx);
+}
+
+Test(perf_paths, broadcast_all_fails_when_one_copy_fails)
+{
+	broadcast_case("all", "failed", "failed");
+}
+
+Test(perf_paths, broadcast_any_succeeds_when_one_copy_succeeds)
+{
+	broadcast_case("any", "succeeded", "running");
+}
+
+Test(perf_paths, broadcast_copy_of_a_lost_executor_fails_after_the_lease)
+{
+	submit("bl", json_pack("[o]", task("b", NULL, "broadcast")));
+	long long run = trigger("bl");
+	long long parent = qi("SELECT id FROM task_runs WHERE run_id = %lld", run);
+	exec_sql("UPDATE task_runs SET state = 'running', attempt = 1 WHERE id = %lld", parent);
+	exec_sql("INSERT INTO task_runs (run_id, task, state, target_executor) VALUES"
+	         " (%lld, 'b', 'queued', 'gone'), (%lld, 'b', 'succeeded', 'here')",
+	         run, run);
+	exec_sql("INSERT INTO executors (id, endpoint, state, last_heartbeat) VALUES"
+	         " ('gone', 'tcp://x', 'lost', now() - interval '10 s')");
+	struct disp_opts o = {"eng", 60000, 500};
+	struct disp *d = disp_new(&o);
+	cr_assert_eq(disp_reap(d, S), 0, "within the lease: %s", store_error(S));
+	disp_free(d);
+	o.lease_ms = 5000;
+	d = disp_new(&o);
+	cr_assert_eq(disp_reap(d, S), 1, "%s", store_error(S));
+	cr_assert_str_eq(q("SELECT state || ': ' || error FROM task_runs WHERE run_id = %lld AND"
+	                   " target_executor = 'gone'",
+	                   run),
+	                 "failed: executor gone is lost: this broadcast copy could not run there");
+	cr_assert_str_eq(q("SELECT state FROM task_runs WHERE id = %lld", parent), "failed");
+	cr_assert_str_eq(q("SELECT state FROM runs WHERE id = %lld", run), "failed");
+	disp_free(d);
+}
+
+/* -------------------------------------------------------------- ingest */
+
+Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
+{
+	submit("st", json_pack("[o,o]", task("a", NULL, NULL), task("b", NULL, NULL)));
+	long long run = trigger("st");
+	exec_sql("WITH c AS (UPDATE task_runs SET state = 'running', attempt = 1, executor_id ="
+	         " 'x', lease_expires_at = now() + interval '30 s' WHERE run_id = %lld RETURNING"
+	         " id) INSERT INTO attempts (task_run_id, attempt, executor_id) SELECT id, 1, 'x'"
+	         " FROM c",
+	         run);
+	long long a = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'a'", run);
+	long long b = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'b'", run);
+	struct reg *r = reg_new(NULL, 10000);
+	struct ingest *g = ingest_new(100);
+	const int64_t st_ms = 1700000000000LL, res_ms = 1700000001000LL;
+	json_t *frames[3] = {wire_started("x", a, 1, st_ms), wire_started("x", b, 1, st_ms), NULL};
+	struct wire_result wr = {.task_run_id = a,
+	                         .attempt = 1,
+	                         .status = "succeeded",
+	                         .exit_code = 0,
+	                         .started_ms = res_ms,
+	                         .finished_ms = res_ms + 5};
+	frames[2] = wire_finished("x", &wr);
+	for (int i = 0; i < 3; i++) {
+		char *text = json_dumps(frames[i], JSON_COMPACT);
+		cr_assert(ingest_frame(g, r, S, text, strlen(text)) >= 0);
+		free(text);
+		json_decref(frames[i]);
+	}
+	cr_assert_eq(ingest_pending(g), 3);
+	cr_assert_eq(ingest_apply(g, S, 500), 1, "%s", store_error(S));
+	cr_assert_eq(ingest_pending(g), 0);
+	/* a: the result's own start time; b (still running): the started record */
+	cr_assert_eq(qi("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM attempts"
+	                " WHERE task_run_id = %lld",
+	                a),
+	             res_ms);
+	cr_assert_eq(qi("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM attempts"
+	                " WHERE task_run_id = %lld",
+	                b),
+	             st_ms);
+	ingest_free(g);
+	reg_free(r);
+}
