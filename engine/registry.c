@@ -553,6 +553,35 @@ out:
 	return rc;
 }
 
+/* clang-format off */
+/* Heartbeat fields of every dirty executor in one statement, with an event
+ * for every breaker that changed state and every executor that changed
+ * between online and draining (all sub-statements see the rows as they were
+ * before the update; two engines applying the same heartbeat at the same
+ * moment may both record a change). */
+static const char HEARTBEATS_SQL[] =
+	"WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id text, free int,"
+	"   load real, breakers jsonb, running jsonb, state text)),"
+	" old AS (SELECT x.id, x.breakers, x.state FROM executors x JOIN u ON u.id = x.id),"
+	" upd AS (UPDATE executors x SET free_slots = u.free, load = u.load,"
+	"   breakers = u.breakers, running = u.running, state = u.state, last_heartbeat = now()"
+	"   FROM u WHERE x.id = u.id RETURNING x.id),"
+	" brk AS (INSERT INTO events (kind, actor, data)"
+	"   SELECT 'breaker.' || CASE b.value->>'state' WHEN 'open' THEN 'opened'"
+	"     WHEN 'half_open' THEN 'half_open' ELSE 'closed' END,"
+	"    'executor:' || u.id, jsonb_build_object('executor', u.id, 'breaker', b.key,"
+	"     'from', coalesce(o.breakers->b.key->>'state', 'closed'),"
+	"     'to', coalesce(b.value->>'state', 'closed'), 'until_ms', b.value->'until_ms')"
+	"   FROM u JOIN old o ON o.id = u.id, jsonb_each(coalesce(u.breakers, '{}')) b"
+	"   WHERE coalesce(o.breakers->b.key->>'state', 'closed')"
+	"     IS DISTINCT FROM coalesce(b.value->>'state', 'closed')),"
+	" st AS (INSERT INTO events (kind, actor, data)"
+	"   SELECT 'executor.' || u.state, 'executor:' || u.id,"
+	"    jsonb_build_object('executor', u.id, 'from', o.state, 'to', u.state)"
+	"   FROM u JOIN old o ON o.id = u.id WHERE o.state IS DISTINCT FROM u.state)"
+	" SELECT count(*) FROM upd";
+/* clang-format on */
+
 /* Heartbeat fields of every dirty executor in one statement. */
 static int write_heartbeats(struct reg *r, struct store *s)
 {
@@ -578,13 +607,7 @@ static int write_heartbeats(struct reg *r, struct store *s)
 	}
 	text = json_dumps(rows, JSON_COMPACT);
 	const char *p[1] = {text};
-	if (execp_cmd(s, "reg_heartbeats",
-	              "UPDATE executors x SET free_slots = u.free, load = u.load, "
-	              "breakers = u.breakers, running = u.running, state = u.state, "
-	              "last_heartbeat = now() "
-	              "FROM json_to_recordset($1::json) AS u(id text, free int, load real, "
-	              "breakers jsonb, running jsonb, state text) WHERE x.id = u.id",
-	              1, p) != 0)
+	if (execp_cmd(s, "reg_heartbeats", HEARTBEATS_SQL, 1, p) != 0)
 		goto out;
 	for (int i = 0; i < r->n; i++)
 		r->ex[i]->row_dirty = 0;
