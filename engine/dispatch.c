@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "dsl.h"
 #include "log.h"
+#include "loop.h"
+#include "metrics.h"
 #include "runs_int.h"
 #include "specs.h"
 #include "util.h"
@@ -44,10 +46,14 @@ static const char *const mark_sql =
     "up AS (UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
     "executor_id = u.ex, lease_expires_at = now() + $2::bigint * interval '1 millisecond', "
     "started_at = coalesce(t.started_at, now()), wait_reason = NULL, updated_at = now() "
-    "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, t.executor_id) "
-    "INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at) "
-    "SELECT id, attempt, executor_id, 'running', now(), now() FROM up "
-    "RETURNING task_run_id, attempt";
+    "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, t.executor_id, t.available_at), "
+    "ins AS (INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, "
+    "sent_at) SELECT id, attempt, executor_id, 'running', now(), now() FROM up "
+    "RETURNING task_run_id, attempt) "
+    /* the third column: seconds from ready to claimed, for the metrics */
+    "SELECT ins.task_run_id, ins.attempt, "
+    "extract(epoch FROM clock_timestamp() - up.available_at)::float8 "
+    "FROM ins JOIN up ON up.id = ins.task_run_id";
 
 static const char *const requeue_sql =
     "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, att int)), "
@@ -676,9 +682,12 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	if (store_commit(s) != 0)
 		goto out; /* in_tx stays set: the credit goes back */
 	in_tx = 0;
+	loop_fault("after-claim"); /* claimed and committed, nothing sent */
 
 	/* The new attempt numbers, by task run id. */
 	int nm = mark ? PQntuples(mark) : 0;
+	for (int i = 0; i < nm; i++)
+		metrics_observe_dispatch_latency(atof(PQgetvalue(mark, i, 2)));
 	marked = xcalloc((size_t)(nm ? nm : 1) * 2, sizeof *marked);
 	for (int i = 0; i < nm; i++) {
 		marked[2 * i] = atoll(PQgetvalue(mark, i, 0));
@@ -726,7 +735,9 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	}
 	if (json_array_size(failed) > 0 && requeue(s, failed) != 0)
 		log_warn("cannot requeue unsent tasks: their leases will expire",
-		         "count=%zu error=\"%s\"", json_array_size(failed), store_error(s));
+		         "count=%zu error=%s", json_array_size(failed), store_error(s));
+	if (sent > 0)
+		loop_fault("after-send"); /* sent, no result applied yet */
 	rc = sent;
 out:
 	if (in_tx) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "runs.h"
 #include "util.h"
 #include "wire.h"
@@ -281,8 +282,11 @@ int ingest_apply(struct ingest *g, struct store *s, int batch)
 			if (transient(s) || isolate(g, s, done, n) != 0)
 				break;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			/* before the decref: status points into the frame */
+			metrics_observe_task(g->tr[i].status, g->tr[i].duration_ms / 1000.0);
 			json_decref(g->res[done + i]);
+		}
 		done += n;
 		applied += (int)n;
 	}

@@ -9,12 +9,14 @@
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "dispatch.h"
 #include "ingest.h"
 #include "log.h"
 #include "registry.h"
+#include "retention.h"
 #include "runs.h"
 #include "sched.h"
 #include "util.h"
@@ -22,6 +24,8 @@
 #include "zsec.h"
 
 #define TICK_MS           1000
+#define SCHED_MS          200 /* due schedules are looked for this often */
+#define RETENTION_MS      60000
 #define DB_BACKOFF_MAX_MS 2000
 #define LISTEN_RETRY_MS   1000
 #define DRAIN_MAX_MS      10000
@@ -38,11 +42,34 @@ struct loop {
 	struct disp *disp;
 	int64_t db_retry_ms, db_backoff_ms;
 	int db_failed_logged;
-	int64_t next_tick_ms, next_poll_ms, next_stats_ms;
+	int64_t next_tick_ms, next_poll_ms, next_stats_ms, next_sched_ms, next_retention_ms;
 	int wake, more, frames_pending;
 	unsigned long long frames, sent, applied;
 	int64_t apply_ms, disp_ms, tick_ms; /* time spent, for the stats line */
 };
+
+void loop_fault(const char *point)
+{
+	static int init;
+	static const char *want;
+	static double p = 1.0;
+	if (!init) {
+		init = 1;
+		want = getenv("WF_FAULT");
+		const char *ps = getenv("WF_FAULT_P");
+		if (ps && *ps)
+			p = strtod(ps, NULL);
+		srand((unsigned)getpid() ^ (unsigned)mono_ms());
+		if (want && *want)
+			log_warn("fault injection armed (test only)", "point=%s p=%.3f", want, p);
+	}
+	if (!point || !want || strcmp(want, point) != 0)
+		return;
+	if (p < 1.0 && (double)rand() / ((double)RAND_MAX + 1.0) >= p)
+		return;
+	log_warn("fault injection: exiting now", "point=%s", point);
+	_exit(137);
+}
 
 static void listen_close(struct loop *l)
 {
@@ -210,18 +237,26 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 		l->wake = 0;
 		l->next_poll_ms = now + l->o->poll_ms;
 	}
+	if (now >= l->next_sched_ms && !draining) {
+		l->next_sched_ms = now + SCHED_MS;
+		t0 = mono_ms();
+		int fired = sched_tick(l->s, l->o->batch);
+		if (fired < 0) {
+			db_failed(l, now, "schedules");
+			return -1;
+		}
+		if (fired > 0)
+			l->wake = 1;
+		l->tick_ms += mono_ms() - t0;
+	}
+	if (l->o->retention_ms > 0 && now >= l->next_retention_ms) {
+		l->next_retention_ms = now + RETENTION_MS;
+		if (retention_sweep(l->s, l->o->retention_ms, RETENTION_BATCH) < 0)
+			log_warn("retention sweep failed", "error=%s", store_error(l->s));
+	}
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + TICK_MS;
 		t0 = mono_ms();
-		if (!draining) {
-			int fired = sched_tick(l->s, l->o->batch);
-			if (fired < 0) {
-				db_failed(l, now, "schedules");
-				return -1;
-			}
-			if (fired > 0)
-				l->wake = 1;
-		}
 		int reaped = runs_reap(l->s, l->o->batch);
 		if (reaped < 0) {
 			db_failed(l, now, "reaper");
@@ -252,6 +287,8 @@ static int timeout_ms(const struct loop *l, int64_t now)
 	if (l->frames_pending)
 		return 0;
 	int64_t due = l->next_tick_ms < l->next_poll_ms ? l->next_tick_ms : l->next_poll_ms;
+	if (l->next_sched_ms < due)
+		due = l->next_sched_ms;
 	if ((l->wake || l->more) && total_credit(l->reg) > 0)
 		due = now;
 	if (ingest_pending(l->ing) > 0 || reg_needs_flush(l->reg) || reg_needs_renew(l->reg))
@@ -284,6 +321,7 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 	l.ing = ingest_new(o->max_buffer);
 	l.disp = disp_new(&dopts);
 	l.wake = 1;
+	loop_fault(NULL);
 
 	for (;;) {
 		int64_t now = mono_ms();

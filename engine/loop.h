@@ -21,7 +21,17 @@ struct loop_opts {
 	int batch;            /* results per transaction, task runs per claim */
 	int poll_ms;          /* longest wait without a wake-up */
 	size_t max_buffer;    /* results buffered while the database is away */
+	int64_t retention_ms; /* finished runs and events older than this are
+	                         deleted in small batches; 0 = kept forever */
 };
+
+/* Test-only fault injection (after SQLite's sqlite3FaultSim): when the
+ * environment names this point in WF_FAULT, the process exits at once
+ * (_exit(137)) with probability WF_FAULT_P (default 1). The points are
+ * "after-claim" (a claim committed, nothing sent), "after-send" (sent, no
+ * result applied) and "in-sched-batch" (a scheduler batch written, not
+ * committed). Unset, it returns at once. NULL only logs when armed. */
+void loop_fault(const char *point);
 
 /* Runs on s (borrowed: the loop's only store) until *stop is set, then
  * drains: stops claiming, applies the results it holds, returns. *reload

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "migrate.h"
 #include "notify.h"
+#include "retention.h"
 #include "runs.h"
 #include "store.h"
 #include "xalloc.h"
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 	       "                       -1 = no limit)\n"
 	       "  --rate-burst N       API burst per token or address (default 100)\n"
 	       "  --max-streams N      concurrent event streams (default 32)\n"
+	       "  --retention D        delete finished runs, their attempts and events older\n"
+	       "                       than D (e.g. 30d) in small batches; default off\n"
 	       "  --help               this text\n"
 	       "The database comes from WF_DATABASE_URL or libpq's PG* variables.\n"
 	       "SIGTERM/SIGINT drain and exit 0; SIGHUP reloads.\n"
@@ -104,8 +107,8 @@ static int int_opt(const char *name, const char *v, int min, int max, int *out)
 /* Live API tokens in the database, or -1 when it cannot tell. */
 static int count_tokens(struct store *s)
 {
-	PGresult *r = store_exec(s, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", 0,
-	                         NULL);
+	PGresult *r =
+	    store_exec(s, "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL", 0, NULL);
 	if (!r)
 		return -1;
 	int n = atoi(PQgetvalue(r, 0, 0));
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
 		O_EXECUTOR_KEYS,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_RETENTION,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -240,6 +244,7 @@ int main(int argc, char **argv)
 	    {"rate-limit", required_argument, NULL, O_RATE},
 	    {"rate-burst", required_argument, NULL, O_BURST},
 	    {"max-streams", required_argument, NULL, O_STREAMS},
+	    {"retention", required_argument, NULL, O_RETENTION},
 	    {"curve-secret", required_argument, NULL, O_CURVE_SECRET},
 	    {"executor-keys", required_argument, NULL, O_EXECUTOR_KEYS},
 	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
@@ -256,6 +261,7 @@ int main(int argc, char **argv)
 	struct notify_opts no;
 	struct notifier *nt = NULL;
 	int rate = 0, burst = 0, streams = 0;
+	int64_t retention_ms = 0;
 	char err[512];
 	const char *curve_secret = NULL, *executor_keys = NULL, *tls_cert = NULL, *tls_key = NULL;
 	char *tls_cert_pem = NULL, *tls_key_pem = NULL;
@@ -315,6 +321,15 @@ int main(int argc, char **argv)
 		case O_BURST:
 			if (int_opt("--rate-burst", optarg, 1, 1000000, &burst) != 0)
 				goto usage_error;
+			break;
+		case O_RETENTION:
+			if (retention_parse(optarg, &retention_ms) != 0) {
+				fprintf(stderr,
+				        "wf-engine: --retention: expected 30d, 12h, 90m, 2w or "
+				        "off, got '%s'\n",
+				        optarg);
+				goto usage_error;
+			}
 			break;
 		case O_STREAMS:
 			if (int_opt("--max-streams", optarg, 1, 10000, &streams) != 0)
@@ -381,10 +396,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!insecure && count_tokens(s) <= 0) {
-		fprintf(stderr,
-		        "wf-engine: no API token exists, so nobody could use this engine.\n"
-		        "Create one with: wfctl token create --role admin --name NAME\n"
-		        "or start with --insecure-local (no tokens; loopback only).\n");
+		fprintf(stderr, "wf-engine: no API token exists, so nobody could use this engine.\n"
+		                "Create one with: wfctl token create --role admin --name NAME\n"
+		                "or start with --insecure-local (no tokens; loopback only).\n");
 		log_error("refusing to start without API tokens", "%s", "");
 		goto out;
 	}
@@ -424,7 +438,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (curve_opts(insecure, zmq, curve_secret, executor_keys) != 0) {
-		log_error("refusing to start without CURVE keys for the executor channel", "%s", "");
+		log_error("refusing to start without CURVE keys for the executor channel", "%s",
+		          "");
 		goto out;
 	}
 	no.engine_id = id;
@@ -447,6 +462,7 @@ int main(int argc, char **argv)
 	    .batch = batch,
 	    .poll_ms = poll_ms,
 	    .max_buffer = 100000,
+	    .retention_ms = retention_ms,
 	};
 	rc = loop_run(&lo, s, &stop_flag, &reload_flag);
 	zsec_shutdown();

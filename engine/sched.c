@@ -32,6 +32,7 @@
 #include "cron.h"
 #include "buf.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "runs.h"
 #include "util.h"
@@ -616,6 +617,8 @@ static int tick_once(struct store *s, int batch, int64_t now_ms, int *claimed)
 	}
 	if (write_next(s, &p, 1, now_ms) != 0)
 		goto fail;
+	if (fired > 0)
+		loop_fault("in-sched-batch"); /* runs written, not committed */
 	if (promote_queued(s) < 0)
 		goto fail;
 	if (fired > 0 && store_cmd(s, "SELECT pg_notify('wf_work', '')", 0, NULL) != 0)

@@ -134,3 +134,14 @@ check "unpause: the run continues and succeeds" test "$(run_state "$run")" = suc
 # -------------------------------------------------------- executors table
 check "heartbeats reach the executors table" test "$(psql_q "SELECT count(*) FROM executors WHERE last_heartbeat > now() - interval '5 s' AND state = 'online'")" = 3
 check "engine logged no errors" bash -c "! grep -q 'level=error' $D/engine-*.log"
+
+# -------------------------------------------------------- metrics move
+metric() { # metric NAME_WITH_LABELS: its value from /metrics (0 when absent)
+	curl -fsS "$WF_URL/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
+}
+check "metrics: task durations were observed" test "$(metric 'wf_task_duration_seconds_count{status="succeeded"}')" -gt 0
+check "metrics: dispatch latency was observed" test "$(metric wf_dispatch_latency_seconds_count)" -gt 0
+before=$(metric 'wf_task_duration_seconds_count{status="succeeded"}')
+run=$(it_trigger diamond)
+wait_run_final 30 "$run"
+check "metrics: a new run moves the task counters" test "$(metric 'wf_task_duration_seconds_count{status="succeeded"}')" -gt "$before"

@@ -52,14 +52,17 @@ check "round-robin: run succeeded" test "$(run_state "$run")" = succeeded
 check "round-robin: all three executors used" test "$(count_on "$run" "true")/$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 30/3
 minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
 check "round-robin: counts within ±1 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 9 ] && [ \$2 -le 11 ]"
-# A backlog bigger than the slots: still even.
+# A backlog bigger than the slots: still spread over all three. Credit
+# comes first (a task never waits for the executor whose turn it is while
+# another has a free slot), so the rotation skips executors that are full
+# at that instant and the counts drift a little: within 8..12 of 10.
 gen rr2 rt round-robin 30 "sleep: 400ms"
 run=$(it_trigger rr2)
 wait_run_final 30 "$run"
 s=$(spread "$run")
 minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
 echo "# round-robin, 30 x 400 ms over 12 slots: $s"
-check "round-robin with a backlog: counts within ±1 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 9 ] && [ \$2 -le 11 ]"
+check "round-robin with a backlog: counts within 8..12 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 8 ] && [ \$2 -le 12 ]"
 
 # --------------------------------------------------------------- random
 # P(an executor gets fewer than 3 of 60 uniform picks among 3) < 1e-7.
