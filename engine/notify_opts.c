@@ -24,9 +24,10 @@ void notify_opts_init(struct notify_opts *o)
 	o->slots_grace_ms = 30000;
 }
 
-static const char *const arg_names[] = {
-    "webhook-secret-file", "smtp-url",      "smtp-from",   "public-url",     "alert-dlq",
-    "alert-min-slots",     "alert-webhook", "alert-email", "notify-poll-ms", NULL};
+static const char *const arg_names[] = {"webhook-secret-file", "smtp-url",    "smtp-from",
+                                        "public-url",          "alert-dlq",   "alert-min-slots",
+                                        "alert-webhook",       "alert-email", "notify-poll-ms",
+                                        "notify-lease",        NULL};
 
 static int set_int(const char *name, const char *v, long long min, long long max, long long *out,
                    char *err, size_t errlen)
@@ -79,6 +80,11 @@ static int set_opt(struct notify_opts *o, int which, const char *v, char *err, s
 		return 0;
 	case 7:
 		o->alert_email = v;
+		return 0;
+	case 9:
+		if (set_int("notify-lease", v, 1, 3600, &x, err, errlen) != 0)
+			return -1;
+		o->lease_ms = x * 1000;
 		return 0;
 	default:
 		if (set_int("notify-poll-ms", v, 10, 60000, &x, err, errlen) != 0)
@@ -141,5 +147,7 @@ void notify_usage(FILE *f)
 	        "  --alert-min-slots N  alert when online executors have fewer than N slots\n"
 	        "  --alert-webhook URL  where engine alerts go (run deadlines also go to the\n"
 	        "  --alert-email ADDR   workflow's on_failure targets)\n"
-	        "  --notify-poll-ms N   longest wait between looks at the outbox (default 1000)\n");
+	        "  --notify-poll-ms N   longest wait between looks at the outbox (default 1000)\n"
+	        "  --notify-lease S     seconds a claimed delivery is held before another engine\n"
+	        "                       may send it again (default 60)\n");
 }

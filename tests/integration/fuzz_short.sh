@@ -7,7 +7,7 @@
 #   FUZZ_SECONDS=10 (per target)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-SECS=${FUZZ_SECONDS:-10}
+SECS=${FUZZ_SECONDS:-5}
 n=0
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1 ||
 	! echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' |

@@ -14,7 +14,7 @@ SECRET=integration-secret-42
 printf '%s\n' "$SECRET" >"$D/secret"
 chmod 600 "$D/secret"
 RPORT=$(free_port)
-ENGINE_ARGS=(--insecure-local --lease 3s --heartbeat 1s --poll-ms 100 --webhook-secret-file "$D/secret" --notify-poll-ms 100)
+ENGINE_ARGS=(--insecure-local --lease 3s --heartbeat 1s --poll-ms 100 --webhook-secret-file "$D/secret" --notify-poll-ms 100 --notify-lease 10)
 
 # A webhook receiver: one JSON line per request (written when it arrives),
 # then it answers 200, after $D/slow seconds when that file exists.
@@ -126,8 +126,8 @@ rm -f "$D/slow"
 check "the row is still pending after the crash" \
 	test "$(psql_q "SELECT count(*) FROM outbox WHERE payload->>'run_id' = '$run' AND delivered_at IS NULL")" = 1
 IT_HTTP_PORT=$IT_HTTP_PORT_USED IT_ZMQ_PORT=$IT_ZMQ_PORT_USED it_engine "${ENGINE_ARGS[@]}"
-# the claim's lease (60 s) must run out before anyone sends it again
-check "sent again after the lease ran out" wait_for 90 received_ge "$run" 2
+# the claim's lease (--notify-lease 10) must run out before anyone sends it again
+check "sent again after the lease ran out" wait_for 40 received_ge "$run" 2
 check "every send carries the same X-WF-Delivery id" check_run_requests "$run"
 check "marked delivered after the crash" \
 	wait_for 10 q_is "SELECT count(*) FROM outbox WHERE payload->>'run_id' = '$run' AND delivered_at IS NOT NULL" 1
