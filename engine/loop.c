@@ -25,6 +25,7 @@
 
 #define TICK_MS           1000
 #define SCHED_MS          200 /* due schedules are looked for this often */
+#define SCHED_BATCH       2000
 #define RETENTION_MS      60000
 #define DB_BACKOFF_MAX_MS 2000
 #define LISTEN_RETRY_MS   1000
@@ -240,7 +241,8 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 	if (now >= l->next_sched_ms && !draining) {
 		l->next_sched_ms = now + SCHED_MS;
 		t0 = mono_ms();
-		int fired = sched_tick(l->s, l->o->batch);
+		/* bigger batches than dispatch: a firing is cheap, a round trip is not */
+		int fired = sched_tick(l->s, l->o->batch < SCHED_BATCH ? SCHED_BATCH : l->o->batch);
 		if (fired < 0) {
 			db_failed(l, now, "schedules");
 			return -1;
