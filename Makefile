@@ -118,6 +118,13 @@ test: deps
 unit-test: all unit
 	@B=$(B) SUITES=unit tests/run.sh
 
+# The unit tests under valgrind: any error or definite leak fails the test.
+VALGRIND := valgrind -q --trace-children=yes --trace-children-skip=/bin/*,/usr/bin/*,/usr/sbin/* \
+	--leak-check=full --errors-for-leak-kinds=definite \
+	--error-exitcode=99 --suppressions=tests/valgrind.supp
+valgrind: all unit
+	@B=$(B) SUITES=unit WRAP="$(VALGRIND)" tests/run.sh
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
@@ -144,11 +151,14 @@ install: all
 	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/wf/migrations/
 	cp -R web/. $(DESTDIR)$(PREFIX)/share/wf/web/
 	@if [ -d examples ]; then install -d $(DESTDIR)$(PREFIX)/share/doc/wf/examples && cp -R examples/. $(DESTDIR)$(PREFIX)/share/doc/wf/examples/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/wf/systemd
+	install -m 644 contrib/wfctl.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/wfctl
+	install -m 644 contrib/systemd/*.service $(DESTDIR)$(PREFIX)/share/wf/systemd/
 
 clean:
 	rm -rf build bin
 
-.PHONY: all unit deps test unit-test demo chaos bench fuzz format format-check install clean
+.PHONY: all unit deps test unit-test valgrind demo chaos bench fuzz format format-check install clean
 .PRECIOUS: $(B)/%.o
 
 -include $(shell find build -name '*.d' 2>/dev/null)

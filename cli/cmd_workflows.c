@@ -375,7 +375,8 @@ static char *breakers_text(const json_t *b, int64_t now_ms)
 				cli_fmt_duration(left, d, sizeof d);
 			snprintf(extra, sizeof extra, "(%s)", d);
 		}
-		char *more = xasprintf("%s%s%s:%s%s", s ? s : "", s ? "," : "", names[i], state, extra);
+		char *more =
+		    xasprintf("%s%s%s:%s%s", s ? s : "", s ? "," : "", names[i], state, extra);
 		free(s);
 		s = more;
 	}
@@ -432,8 +433,8 @@ int cmd_executors(int argc, char **argv)
 		printf("no executors have said hello yet\n");
 		goto out;
 	}
-	const char *hdr[] = {"ID",     "POOL",   "STATE",    "FREE/SLOTS",
-	                     "LOAD",   "LABELS", "BREAKERS", "HEARTBEAT"};
+	const char *hdr[] = {"ID",   "POOL",   "STATE",    "FREE/SLOTS",
+	                     "LOAD", "LABELS", "BREAKERS", "HEARTBEAT"};
 	struct cli_table *t = cli_table_new(8, hdr);
 	int64_t now = wall_ms();
 	size_t i;
@@ -449,7 +450,8 @@ int cmd_executors(int argc, char **argv)
 		         json_is_number(lv) ? json_number_value(lv) : 0.0);
 		heartbeat_text(e, hb, sizeof hb);
 		char *labels = join_strings(json_object_get(e, "labels"));
-		int live = state && (strcmp(state, "online") == 0 || strcmp(state, "draining") == 0);
+		int live =
+		    state && (strcmp(state, "online") == 0 || strcmp(state, "draining") == 0);
 		char *br = live ? breakers_text(json_object_get(e, "breakers"), now) : NULL;
 		const char *row[] = {cli_str(e, "id") ? cli_str(e, "id") : "?",
 		                     cli_str(e, "pool") ? cli_str(e, "pool") : "?",

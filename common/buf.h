@@ -20,7 +20,7 @@ void buf_reset(struct buf *b);
 int buf_append(struct buf *b, const void *data, size_t n) __attribute__((warn_unused_result));
 int buf_puts(struct buf *b, const char *s) __attribute__((warn_unused_result));
 int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), warn_unused_result));
+    __attribute__((format(printf, 2, 3), warn_unused_result));
 /* Hands the contents to the caller (free() it) and empties the buffer. */
 char *buf_detach(struct buf *b);
 

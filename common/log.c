@@ -21,7 +21,8 @@ void log_init(const char *prog)
 	prog_name = prog;
 	const char *lvl = getenv("WF_LOG_LEVEL");
 	if (lvl && log_set_level_name(lvl) != 0)
-		fprintf(stderr, "%s: WF_LOG_LEVEL=%s is not one of debug, info, warn, error\n", prog, lvl);
+		fprintf(stderr, "%s: WF_LOG_LEVEL=%s is not one of debug, info, warn, error\n",
+		        prog, lvl);
 	const char *fmt = getenv("WF_LOG_FORMAT");
 	if (fmt && strcmp(fmt, "json") == 0)
 		json_lines = 1;
@@ -146,14 +147,16 @@ void log_write(enum log_level level, const char *msg, const char *fields_fmt, ..
 	struct buf b;
 	buf_init(&b, 0);
 	if (json_lines) {
-		(void)!buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"msg\":", ts,
-				  level_names[level], prog_name);
+		(void)!buf_printf(&b,
+		                  "{\"ts\":\"%s\",\"level\":\"%s\",\"prog\":\"%s\",\"msg\":", ts,
+		                  level_names[level], prog_name);
 		put_quoted(&b, msg, strlen(msg));
 		if (fields)
 			put_fields(&b, fields);
 		(void)!buf_puts(&b, "}\n");
 	} else {
-		(void)!buf_printf(&b, "ts=%s level=%s prog=%s msg=", ts, level_names[level], prog_name);
+		(void)!buf_printf(&b, "ts=%s level=%s prog=%s msg=", ts, level_names[level],
+		                  prog_name);
 		put_quoted(&b, msg, strlen(msg));
 		if (fields)
 			put_fields(&b, fields);

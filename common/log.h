@@ -17,11 +17,11 @@ void log_set_json(int json);
 int log_enabled(enum log_level level);
 
 void log_write(enum log_level level, const char *msg, const char *fields_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_write(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_write(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_write(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_write(LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

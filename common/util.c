@@ -30,7 +30,7 @@ void fmt_time_ms(int64_t ms, char *out, size_t outlen)
 	struct tm tm;
 	gmtime_r(&s, &tm);
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)

@@ -12,7 +12,7 @@ int64_t wall_ms(void);
 void fmt_time_ms(int64_t ms, char *out, size_t outlen);
 /* Parses a decimal integer in [min, max]. Returns 0 or -1. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
 /* Sleeps for ms milliseconds (restarting after signals). */

@@ -27,7 +27,7 @@ enum cron_dst_repeat {
  * message in err naming the field ("day-of-month field '32': expected 1-31").
  * Schedules that can never fire ("0 0 30 2 *") are errors here. */
 int cron_parse(const char *expr, const char *hash_key, struct cron_expr **out, char *err,
-	       size_t errlen) __attribute__((warn_unused_result));
+               size_t errlen) __attribute__((warn_unused_result));
 void cron_free(struct cron_expr *e);
 /* 1 when the expression has a seconds field. */
 int cron_has_seconds(const struct cron_expr *e);
@@ -37,8 +37,8 @@ int cron_has_seconds(const struct cron_expr *e);
  * Returns 0 and *next, or -1 when no time exists within the search bound
  * (the search is bounded: never an endless loop). */
 int cron_next(const struct cron_expr *e, const char *tz, enum cron_dst_gap gap,
-	      enum cron_dst_repeat repeat, int64_t after, int64_t *next)
-	__attribute__((warn_unused_result));
+              enum cron_dst_repeat repeat, int64_t after, int64_t *next)
+    __attribute__((warn_unused_result));
 
 /* A plain-English description ("at 02:00 on Monday through Friday").
  * Returns a new string; the caller frees it. */
@@ -47,7 +47,7 @@ char *cron_describe(const struct cron_expr *e);
 /* Parses "shift|next|skip" and "once|twice". Return 0 or -1. */
 int cron_dst_gap_parse(const char *s, enum cron_dst_gap *out) __attribute__((warn_unused_result));
 int cron_dst_repeat_parse(const char *s, enum cron_dst_repeat *out)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* 1 when tz names a zone present in the system's IANA database. */
 int cron_tz_valid(const char *tz);

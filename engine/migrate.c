@@ -48,12 +48,12 @@ static int current_version(PGconn *db, char *err, size_t errlen)
 static int ensure_table(PGconn *db, char *err, size_t errlen)
 {
 	return exec_ok(db,
-		       "SET client_min_messages = warning;"
-		       "CREATE TABLE IF NOT EXISTS schema_migrations ("
-		       " version integer PRIMARY KEY,"
-		       " name text NOT NULL,"
-		       " applied_at timestamptz NOT NULL DEFAULT now())",
-		       err, errlen);
+	               "SET client_min_messages = warning;"
+	               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	               " version integer PRIMARY KEY,"
+	               " name text NOT NULL,"
+	               " applied_at timestamptz NOT NULL DEFAULT now())",
+	               err, errlen);
 }
 
 int migrate_current(PGconn *db, char *err, size_t errlen)
@@ -86,9 +86,9 @@ int migrate_up(PGconn *db, char *err, size_t errlen)
 	int latest = migrate_latest();
 	if (have > latest) {
 		snprintf(err, errlen,
-			 "the database schema is version %d but this binary knows only up to %d; "
-			 "upgrade wf before running it against this database",
-			 have, latest);
+		         "the database schema is version %d but this binary knows only up to %d; "
+		         "upgrade wf before running it against this database",
+		         have, latest);
 		goto out;
 	}
 	applied = 0;
@@ -110,13 +110,13 @@ int migrate_up(PGconn *db, char *err, size_t errlen)
 		char vbuf[16];
 		snprintf(vbuf, sizeof vbuf, "%d", m->version);
 		const char *params[2] = {vbuf, m->name};
-		PGresult *r = PQexecParams(db,
-					   "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-					   2, NULL, params, NULL, NULL, 0);
+		PGresult *r = PQexecParams(
+		    db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+		    params, NULL, NULL, 0);
 		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 		if (!ok)
 			snprintf(err, errlen, "recording migration %s: %s", m->name,
-				 PQresultErrorMessage(r));
+			         PQresultErrorMessage(r));
 		PQclear(r);
 		if (!ok || exec_ok(db, "COMMIT", err, errlen) != 0) {
 			PQclear(PQexec(db, "ROLLBACK"));
@@ -144,12 +144,13 @@ int migrate_check(PGconn *db, char *err, size_t errlen)
 		return 0;
 	if (have > latest)
 		snprintf(err, errlen,
-			 "the database schema is version %d but this binary knows only up to %d; "
-			 "upgrade wf",
-			 have, latest);
+		         "the database schema is version %d but this binary knows only up to %d; "
+		         "upgrade wf",
+		         have, latest);
 	else
-		snprintf(err, errlen,
-			 "the database schema is version %d, this binary needs %d: run 'wfctl migrate'",
-			 have, latest);
+		snprintf(
+		    err, errlen,
+		    "the database schema is version %d, this binary needs %d: run 'wfctl migrate'",
+		    have, latest);
 	return -1;
 }

@@ -12,20 +12,20 @@
 
 /* An error for the API: HTTP status, a short code, a message, a field. */
 struct wf_err {
-	int status;        /* 400, 404, 409, 503, ... */
-	char code[32];     /* "not_found", "invalid_params", "conflict", "unavailable" */
+	int status;    /* 400, 404, 409, 503, ... */
+	char code[32]; /* "not_found", "invalid_params", "conflict", "unavailable" */
 	char message[512];
 	char field[96];
 };
-void wf_err_set(struct wf_err *e, int status, const char *code, const char *field,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void wf_err_set(struct wf_err *e, int status, const char *code, const char *field, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 /* Stores a compiled workflow (r from dsl_compile) as a new immutable version
  * when its hash changed; creates/updates the workflow and its schedule.
  * Sets *version and *changed. Returns 0, or -1 with e. */
 int runs_submit(struct store *s, const struct dsl_result *r, const char *source,
-		const char *filename, const char *actor, int *version, int *changed,
-		struct wf_err *e) __attribute__((warn_unused_result));
+                const char *filename, const char *actor, int *version, int *changed,
+                struct wf_err *e) __attribute__((warn_unused_result));
 
 /* Starts a run of the workflow's current version. params (borrowed, may be
  * NULL) is checked against the declared params (unknown → 400, missing
@@ -33,25 +33,25 @@ int runs_submit(struct store *s, const struct dsl_result *r, const char *source,
  * same run with *existing = 1. trigger: manual | api | schedule | backfill |
  * job. scheduled_for_ms: nominal time or 0. Returns the run id, or -1 with e. */
 long long runs_trigger(struct store *s, const char *workflow, json_t *params, const char *idem_key,
-		       const char *trigger, int64_t scheduled_for_ms, const char *actor,
-		       int *existing, struct wf_err *e) __attribute__((warn_unused_result));
+                       const char *trigger, int64_t scheduled_for_ms, const char *actor,
+                       int *existing, struct wf_err *e) __attribute__((warn_unused_result));
 
 /* Re-runs the failed, dead, cancelled and upstream_failed task runs of a
  * finished run (keeping succeeded ones and their outputs); with from_task,
  * that task and everything downstream of it too. *reset (new array of task
  * names, may be NULL) tells what was reset. Returns 0, or -1 with e. */
 int runs_resume(struct store *s, long long run_id, const char *from_task, const char *actor,
-		json_t **reset, struct wf_err *e) __attribute__((warn_unused_result));
+                json_t **reset, struct wf_err *e) __attribute__((warn_unused_result));
 
 /* Cancels a run: unfinished task runs become cancelled (running ones are
  * killed by the engine loop, which sees they are no longer running).
  * Returns 0, or -1 with e. */
 int runs_cancel(struct store *s, long long run_id, const char *actor, struct wf_err *e)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Pauses or unpauses a workflow. Returns 0, or -1 with e. */
 int runs_set_paused(struct store *s, const char *workflow, int paused, const char *actor,
-		    struct wf_err *e) __attribute__((warn_unused_result));
+                    struct wf_err *e) __attribute__((warn_unused_result));
 
 /* One result from an executor (all pointers borrowed). */
 struct task_result {
@@ -75,16 +75,16 @@ struct task_result {
  * Returns the number applied (not stale), or -1 when the database failed
  * (nothing applied; the caller keeps the batch and retries). */
 int runs_apply_results(struct store *s, const struct task_result *res, int n)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 
 /* Records that attempts started (fenced). Returns 0 or -1. */
 int runs_apply_started(struct store *s, const long long *task_run_ids, const int *attempts,
-		       const int64_t *at_ms, int n) __attribute__((warn_unused_result));
+                       const int64_t *at_ms, int n) __attribute__((warn_unused_result));
 
 /* Extends the leases of the given running attempts (heartbeats).
  * Returns 0 or -1. */
 int runs_renew_leases(struct store *s, const long long *task_run_ids, const int *attempts, int n,
-		      int64_t lease_ms) __attribute__((warn_unused_result));
+                      int64_t lease_ms) __attribute__((warn_unused_result));
 
 /* Returns running task runs whose lease expired to the queue as a new
  * attempt (counted against retries), or dead-letters them when none are

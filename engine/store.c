@@ -111,13 +111,13 @@ static PGresult *check(struct store *s, PGresult *r, const char *what)
 		return r;
 	}
 	set_error(s, r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn),
-		  r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+	          r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
 	if (!r || PQstatus(s->conn) != CONNECTION_OK) {
 		s->down = 1;
 		log_warn("database connection lost", "error=%s", s->error);
 	} else if (strcmp(s->sqlstate, "23505") != 0 && strcmp(s->sqlstate, "40001") != 0) {
 		log_debug("statement failed", "what=%.60s sqlstate=%s error=%s", what, s->sqlstate,
-			  s->error);
+		          s->error);
 	}
 	PQclear(r);
 	return NULL;
@@ -135,7 +135,7 @@ PGresult *store_exec(struct store *s, const char *sql, int nparams, const char *
 }
 
 PGresult *store_execp(struct store *s, const char *name, const char *sql, int nparams,
-		      const char *const *params)
+                      const char *const *params)
 {
 	PGconn *c = store_conn(s);
 	if (!c) {

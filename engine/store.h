@@ -26,13 +26,13 @@ int store_down(const struct store *s);
  * its status is COMMAND_OK or TUPLES_OK, else logs, clears it and returns
  * NULL (and marks the connection for a reconnect when it broke). */
 PGresult *store_exec(struct store *s, const char *sql, int nparams, const char *const *params)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Like store_exec for a statement prepared once per connection under name. */
 PGresult *store_execp(struct store *s, const char *name, const char *sql, int nparams,
-		      const char *const *params) __attribute__((warn_unused_result));
+                      const char *const *params) __attribute__((warn_unused_result));
 /* Runs a statement whose result is not needed. Returns 0 or -1. */
 int store_cmd(struct store *s, const char *sql, int nparams, const char *const *params)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 int store_begin(struct store *s) __attribute__((warn_unused_result));
 int store_commit(struct store *s) __attribute__((warn_unused_result));
 void store_rollback(struct store *s);

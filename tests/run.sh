@@ -2,6 +2,7 @@
 # Runs every suite and ends with "N passed, N failed".
 #   B=build/rel tests/run.sh            all suites
 #   SUITES="unit integration" ONLY=regex tests/run.sh
+#   WRAP="valgrind ..." SUITES=unit tests/run.sh   (make valgrind)
 # Unit tests are Criterion binaries under $B/tests/*/; integration tests are
 # tests/integration/*.sh printing TAP lines ("ok - name" / "not ok - name").
 # One throwaway PostgreSQL serves all suites; each test makes its own database.
@@ -77,7 +78,8 @@ for suite in $SUITES; do
 			[ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]] && continue
 			log="$work/unit-${name//\//-}.log"
 			start=$(date +%s)
-			timeout -k 10 "$TEST_TIMEOUT" "$t" --jobs 2 --timeout 120 >"$log" 2>&1
+			# shellcheck disable=SC2086 # WRAP is a command line (make valgrind)
+			timeout -k 10 "$TEST_TIMEOUT" ${WRAP:-} "$t" --jobs 2 --timeout 300 >"$log" 2>&1
 			count_criterion "$log" "$name"
 			echo "unit $name: $(grep -a 'Synthesis' "$log" | tail -n 1 | sed 's/.*Synthesis: //') ($(($(date +%s) - start))s)"
 		done

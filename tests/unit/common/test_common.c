@@ -90,8 +90,8 @@ Test(log, logfmt_line_has_fields_and_quotes, .init = cr_redirect_stderr)
 	char line[512] = "";
 	cr_assert(fgets(line, sizeof line, f));
 	cr_assert(strstr(line, "level=info prog=test msg=\"run started\" run_id=7 workflow=nightly "
-			       "note=\"two words\""),
-		  "got: %s", line);
+	                       "note=\"two words\""),
+	          "got: %s", line);
 	cr_assert_null(strstr(line, "hidden"));
 }
 

@@ -86,7 +86,7 @@ static int runs_are(struct testdb *db, const char *workflow, const char *want)
 
 #define EVERY_MINUTE(name, extra)                                                             \
 	"name: " name "\nschedule:\n  cron: \"* * * * *\"\n" extra "tasks:\n  a:\n    noop: " \
-	                                                           "true\n"
+	"true\n"
 #define T0 "2026-06-01T10:00:30Z"
 
 Test(sched, new_schedule_gets_next_time_and_does_not_fire_early)
