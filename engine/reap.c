@@ -250,10 +250,17 @@ static const char LOST_COPIES_SQL[] =
     " JOIN tasks t ON t.workflow_id = r.workflow_id AND t.version = r.version"
     "  AND t.name = tr.task"
     " LEFT JOIN executors e ON e.id = tr.target_executor"
-    " WHERE tr.target_executor IS NOT NULL AND tr.state IN ('queued', 'retrying')"
-    "  AND t.spec->>'route' = 'broadcast'"
+    " WHERE tr.state IN ('queued', 'retrying') AND (("
+    "  tr.target_executor IS NOT NULL AND t.spec->>'route' = 'broadcast'"
     "  AND (e.id IS NULL OR (e.state IN ('lost', 'offline')"
-    "   AND e.last_heartbeat < now() - $1::bigint * interval '1 millisecond'))"
+    "   AND e.last_heartbeat < now() - $1::bigint * interval '1 millisecond')))"
+    /* a task pinned to an executor (route executor:<id>) waits for it, but
+     * not longer than the task's timeout */
+    "  OR (tr.target_executor IS NULL AND t.spec->>'route' LIKE 'executor:%'"
+    "   AND tr.available_at < now()"
+    "    - coalesce((t.spec->>'timeout_ms')::bigint, 3600000) * interval '1 millisecond'"
+    "   AND NOT EXISTS (SELECT 1 FROM executors x"
+    "    WHERE x.id = substr(t.spec->>'route', 10) AND x.state = 'online')))"
     " ORDER BY tr.id LIMIT $2";
 
 static const char FAIL_COPIES_SQL[] =
@@ -262,9 +269,11 @@ static const char FAIL_COPIES_SQL[] =
     "  ORDER BY tr.id FOR UPDATE),"
     " upd AS (UPDATE task_runs tr SET state = 'failed', finished_at = now(),"
     "  updated_at = now(), wait_reason = NULL,"
-    "  error = 'executor ' || tr.target_executor || ' is ' || coalesce((SELECT e.state"
+    "  error = CASE WHEN tr.target_executor IS NULL THEN"
+    "   'the executor this task is pinned to was not online within the task''s timeout'"
+    "   ELSE 'executor ' || tr.target_executor || ' is ' || coalesce((SELECT e.state"
     "   FROM executors e WHERE e.id = tr.target_executor), 'unknown')"
-    "   || ': this broadcast copy could not run there'"
+    "   || ': this broadcast copy could not run there' END"
     "  FROM lk WHERE tr.id = lk.id"
     "  RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error),"
     " ev AS (INSERT INTO events (kind, run_id, task_run_id, actor, data)"

@@ -116,20 +116,30 @@ check "executor:x9 away: wait_reason \"executor 'x9' is not online\" (got \"$wr\
 it_executor x9 --heartbeat-ms 500 --slots 1 --pool rt
 wait_run_final 15 "$run"
 check "executor:x9 back: the task ran on x9" test "$(tr_q "$run" t1 "state || '/' || executor_id")" = succeeded/x9
-# No routing timeout exists: a task for an executor that never comes back
-# waits until the run is cancelled (the task timeout counts per attempt,
-# from dispatch; a workflow deadline only alerts).
+# A task for an executor that never comes back waits no longer than the
+# task's timeout, then fails with a reason; a long timeout keeps it waiting.
 cat >"$D/pinz.yaml" <<YAML
 name: pinz
 tasks:
-  t1: {pool: rt, route: "executor:nobody", sh: "true"}
+  t1: {pool: rt, route: "executor:nobody", sh: "true", timeout: 3s}
 YAML
 it_submit "$D/pinz.yaml" >/dev/null
+cat >"$D/pinlong.yaml" <<YAML
+name: pinlong
+tasks:
+  t1: {pool: rt, route: "executor:nobody", sh: "true", timeout: 1h}
+YAML
+it_submit "$D/pinlong.yaml" >/dev/null
 run=$(it_trigger pinz)
-sleep 4
-check "executor:nobody: still queued after 4 s (no routing timeout in the DSL)" test "$(tr_q "$run" t1 state)" = queued
-it_api POST "/api/v1/runs/$run/cancel" '{}' >/dev/null
-check "executor:nobody: cancel ends the wait" wait_for 5 eq cancelled run_state "$run"
+runlong=$(it_trigger pinlong)
+sleep 1
+check "executor:nobody: queued while within its timeout" test "$(tr_q "$run" t1 state)" = queued
+check "executor:nobody: fails once its timeout (3 s) has passed" wait_for 10 eq failed tr_q "$run" t1 state
+check "executor:nobody: the error says why" bash -c "[[ \"\$1\" == *'pinned to was not online within'* ]]" _ "$(tr_q "$run" t1 error)"
+check "executor:nobody: the run fails" wait_for 5 eq failed run_state "$run"
+check "executor:nobody with timeout 1h: still queued" test "$(tr_q "$runlong" t1 state)" = queued
+it_api POST "/api/v1/runs/$runlong/cancel" '{}' >/dev/null
+check "executor:nobody: cancel ends the wait" wait_for 5 eq cancelled run_state "$runlong"
 
 # ----------------------------------------------------------- label:<l>
 gen lab rt "label:alpha" 20 "sleep: 100ms"
