@@ -51,7 +51,8 @@ echo "# round-robin over 30 tasks: $s"
 check "round-robin: run succeeded" test "$(run_state "$run")" = succeeded
 check "round-robin: all three executors used" test "$(count_on "$run" "true")/$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 30/3
 minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
-check "round-robin: counts within ±1 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 9 ] && [ \$2 -le 11 ]"
+# 30 tasks on 12 slots is already more than fits: see the backlog note below.
+check "round-robin: counts within 8..12 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 8 ] && [ \$2 -le 12 ]"
 # A backlog bigger than the slots: still spread over all three. Credit
 # comes first (a task never waits for the executor whose turn it is while
 # another has a free slot), so the rotation skips executors that are full
