@@ -130,7 +130,7 @@ demo: deps
 	@scripts/demo.sh
 
 chaos: deps all
-	@B=$(B) WF_CHAOS=long TEST_TIMEOUT=2400 tests/run.sh
+	@B=$(B) WF_CHAOS=long TEST_TIMEOUT=2400 SUITES=integration ONLY=chaos tests/run.sh
 
 bench: deps all
 	@bench/run.sh
