@@ -275,3 +275,33 @@ char *cli_escape(const char *s)
 	curl_free(e);
 	return copy;
 }
+
+int cli_fetch_all(const char *path, const char *what, json_t **items)
+{
+	int rc = EXIT_OK;
+	char *cursor = NULL;
+	*items = json_array();
+	for (int page = 0; page < 1000; page++) {
+		char *p =
+		    cursor ? xasprintf("%s%scursor=%s", path, strchr(path, '?') ? "&" : "?", cursor)
+		           : xstrdup(path);
+		json_t *resp = NULL;
+		rc = cli_call("GET", p, NULL, NULL, what, &resp);
+		free(p);
+		free(cursor);
+		cursor = NULL;
+		if (rc != EXIT_OK)
+			break;
+		json_array_extend(*items, json_object_get(resp, "items"));
+		json_t *next = json_object_get(resp, "next_cursor");
+		if (json_is_string(next) && *json_string_value(next))
+			cursor = cli_escape(json_string_value(next));
+		else if (json_is_integer(next))
+			cursor = xasprintf("%lld", (long long)json_integer_value(next));
+		json_decref(resp);
+		if (!cursor)
+			break;
+	}
+	free(cursor);
+	return rc;
+}

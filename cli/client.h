@@ -46,6 +46,12 @@ int cli_call(const char *method, const char *path, const json_t *body, const cha
  * returns its exit code. */
 int cli_report_error(const struct cli_response *r, const char *what);
 
+/* Fetches every page (at most 1000) of a list endpoint (path with its query,
+ * or none) into *items (new array, also on error). Returns an exit code as
+ * cli_call does. */
+int cli_fetch_all(const char *path, const char *what, json_t **items)
+    __attribute__((warn_unused_result));
+
 /* Escapes s for one path segment or query value: a new string, free it. */
 char *cli_escape(const char *s);
 

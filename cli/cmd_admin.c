@@ -19,37 +19,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* Fetches every page of a list endpoint into *items (new array). */
-static int fetch_all(const char *path, const char *what, json_t **items)
-{
-	int rc = EXIT_OK;
-	char *cursor = NULL;
-	*items = json_array();
-	for (int page = 0; page < 1000; page++) {
-		char *p =
-		    cursor ? xasprintf("%s%scursor=%s", path, strchr(path, '?') ? "&" : "?", cursor)
-		           : xstrdup(path);
-		json_t *resp = NULL;
-		rc = cli_call("GET", p, NULL, NULL, what, &resp);
-		free(p);
-		free(cursor);
-		cursor = NULL;
-		if (rc != EXIT_OK)
-			break;
-		json_array_extend(*items, json_object_get(resp, "items"));
-		json_t *next = json_object_get(resp, "next_cursor");
-		if (json_is_string(next) && *json_string_value(next))
-			cursor = cli_escape(json_string_value(next));
-		else if (json_is_integer(next))
-			cursor = xasprintf("%lld", (long long)json_integer_value(next));
-		json_decref(resp);
-		if (!cursor)
-			break;
-	}
-	free(cursor);
-	return rc;
-}
-
 /* Prints items as JSON {"items":[...]} (for --json). */
 static void print_items(json_t *items)
 {
@@ -125,7 +94,7 @@ static int dlq_list(int argc, char **argv)
 	w = workflow ? cli_escape(workflow) : NULL;
 	path = xasprintf("/api/v1/dead-letters?limit=500&state=%s%s%s", s, w ? "&workflow=" : "",
 	                 w ? w : "");
-	rc = fetch_all(path, "dead letters", &items);
+	rc = cli_fetch_all(path, "dead letters", &items);
 	if (rc != EXIT_OK)
 		goto out;
 	if (cli_opts.json) {
@@ -236,7 +205,7 @@ static int token_list(int argc, char **argv)
 	int rc = cli_parse_args(argc, argv, NULL, usage_token, &pos);
 	if (rc >= 0)
 		goto out;
-	rc = fetch_all("/api/v1/tokens?limit=500", "tokens", &items);
+	rc = cli_fetch_all("/api/v1/tokens?limit=500", "tokens", &items);
 	if (rc != EXIT_OK)
 		goto out;
 	if (cli_opts.json) {
@@ -328,7 +297,7 @@ static int make_plan(const struct cli_wf_files *fs, json_t **out)
 	int counts[4] = {0};
 	static const char *const names[] = {"new", "changed", "unchanged", "removed"};
 	*out = NULL;
-	int rc = fetch_all("/api/v1/workflows?limit=500", "workflows", &remote);
+	int rc = cli_fetch_all("/api/v1/workflows?limit=500", "workflows", &remote);
 	if (rc != EXIT_OK)
 		goto out;
 	for (size_t i = 0; i < fs->n; i++) {
@@ -551,7 +520,7 @@ int cmd_schedules(int argc, char **argv)
 		rc = cli_usage_error(usage_schedules, "schedules: unexpected '%s'", pos.v[0]);
 		goto out;
 	}
-	rc = fetch_all("/api/v1/schedules?limit=500", "schedules", &items);
+	rc = cli_fetch_all("/api/v1/schedules?limit=500", "schedules", &items);
 	if (rc != EXIT_OK)
 		goto out;
 	if (cli_opts.json) {

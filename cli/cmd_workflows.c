@@ -140,39 +140,6 @@ static const char usage_workflows[] =
     "Lists the workflows: current version, paused or active, schedule, next\n"
     "fire time and last run.\n";
 
-/* Fetches every page of a list endpoint (path already has its query, or
- * none) into *items (new array). Returns an exit code. */
-static int fetch_all(const char *path, const char *what, json_t **items)
-{
-	int rc = EXIT_OK;
-	char *cursor = NULL;
-	*items = json_array();
-	for (int page = 0; page < 100; page++) {
-		char *p =
-		    cursor ? xasprintf("%s%scursor=%s", path, strchr(path, '?') ? "&" : "?", cursor)
-		           : xstrdup(path);
-		json_t *resp = NULL;
-		rc = cli_call("GET", p, NULL, NULL, what, &resp);
-		free(p);
-		free(cursor);
-		cursor = NULL;
-		if (rc != EXIT_OK)
-			break;
-		json_array_extend(*items, json_object_get(resp, "items"));
-		const char *next = cli_str(resp, "next_cursor");
-		json_t *nextv = json_object_get(resp, "next_cursor");
-		if (next && *next)
-			cursor = cli_escape(next);
-		else if (json_is_integer(nextv))
-			cursor = xasprintf("%lld", (long long)json_integer_value(nextv));
-		json_decref(resp);
-		if (!cursor)
-			break;
-	}
-	free(cursor);
-	return rc;
-}
-
 static char *schedule_text(const json_t *s)
 {
 	if (!json_is_object(s))
@@ -199,7 +166,7 @@ int cmd_workflows(int argc, char **argv)
 		rc = cli_usage_error(usage_workflows, "workflows: unexpected '%s'", pos.v[0]);
 		goto out;
 	}
-	rc = fetch_all("/api/v1/workflows?limit=500", "workflows", &items);
+	rc = cli_fetch_all("/api/v1/workflows?limit=500", "workflows", &items);
 	if (rc != EXIT_OK)
 		goto out;
 	if (cli_opts.json) {
@@ -420,7 +387,7 @@ int cmd_executors(int argc, char **argv)
 		rc = cli_usage_error(usage_executors, "executors: unexpected '%s'", pos.v[0]);
 		goto out;
 	}
-	rc = fetch_all("/api/v1/executors", "executors", &items);
+	rc = cli_fetch_all("/api/v1/executors", "executors", &items);
 	if (rc != EXIT_OK)
 		goto out;
 	if (cli_opts.json) {
