@@ -73,36 +73,6 @@ static const char *const task_states[] = {"pending",   "queued", "running",   "r
                                           "skipped",   "dead",   NULL};
 static const char *const executor_states[] = {"online", "draining", "lost", "offline", NULL};
 
-static void out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	if (buf_puts(b, s) != 0)
-		log_error("metrics buffer full", "%s", "");
-	free(s);
-}
-
-/* A label value with \, " and newlines escaped (a new string). */
-static char *label(const char *v)
-{
-	struct buf b;
-	buf_init(&b, 0);
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			out(&b, "\\%c", *v);
-		else if (*v == '\n')
-			out(&b, "\\n");
-		else
-			out(&b, "%c", *v);
-	}
-	if (!b.data)
-		return xstrdup("");
-	return buf_detach(&b);
-}
-
 static long long sum_rows(PGresult *r, const char *kind, const char *state)
 {
 	long long n = 0;
@@ -116,9 +86,10 @@ static long long sum_rows(PGresult *r, const char *kind, const char *state)
 static void state_family(struct buf *b, PGresult *r, const char *name, const char *help,
                          const char *kind, const char *const *states)
 {
-	out(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	metrics_out(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 	for (int i = 0; states[i]; i++)
-		out(b, "%s{state=\"%s\"} %lld\n", name, states[i], sum_rows(r, kind, states[i]));
+		metrics_out(b, "%s{state=\"%s\"} %lld\n", name, states[i],
+		            sum_rows(r, kind, states[i]));
 }
 
 static void metrics(struct api_req *rq, struct api_resp *rs)
@@ -127,46 +98,48 @@ static void metrics(struct api_req *rq, struct api_resp *rs)
 	PGresult *r = store_execp(api_store(rq), "api_metrics", metrics_sql, 0, NULL);
 
 	buf_init(&b, 0);
-	out(&b,
-	    "# HELP wf_db_up 1 when the engine could query PostgreSQL for this scrape.\n"
-	    "# TYPE wf_db_up gauge\nwf_db_up %d\n",
-	    r ? 1 : 0);
+	metrics_out(&b,
+	            "# HELP wf_db_up 1 when the engine could query PostgreSQL for this scrape.\n"
+	            "# TYPE wf_db_up gauge\nwf_db_up %d\n",
+	            r ? 1 : 0);
 	if (!r)
 		goto done;
 	state_family(&b, r, "wf_runs", "Runs by state.", "runs", run_states);
 	state_family(&b, r, "wf_task_runs", "Task runs by state.", "task_runs", task_states);
-	out(&b, "# HELP wf_queue_depth Task runs ready to dispatch (queued, or retrying with the "
+	metrics_out(
+	    &b, "# HELP wf_queue_depth Task runs ready to dispatch (queued, or retrying with the "
 	        "backoff over).\n# TYPE wf_queue_depth gauge\n");
 	for (int i = 0; i < PQntuples(r); i++) {
 		if (strcmp(PQgetvalue(r, i, 0), "queue") != 0)
 			continue;
-		char *pool = label(PQgetvalue(r, i, 2));
-		out(&b, "wf_queue_depth{priority=\"%s\",pool=\"%s\"} %s\n", PQgetvalue(r, i, 1),
-		    pool, PQgetvalue(r, i, 3));
+		char *pool = metrics_label(PQgetvalue(r, i, 2));
+		metrics_out(&b, "wf_queue_depth{priority=\"%s\",pool=\"%s\"} %s\n",
+		            PQgetvalue(r, i, 1), pool, PQgetvalue(r, i, 3));
 		free(pool);
 	}
 	state_family(&b, r, "wf_executors", "Executors by state.", "executors", executor_states);
-	out(&b, "# HELP wf_executor_free_slots Free slots of online executors, by pool.\n"
-	        "# TYPE wf_executor_free_slots gauge\n");
+	metrics_out(&b, "# HELP wf_executor_free_slots Free slots of online executors, by pool.\n"
+	                "# TYPE wf_executor_free_slots gauge\n");
 	for (int i = 0; i < PQntuples(r); i++) {
 		if (strcmp(PQgetvalue(r, i, 0), "free_slots") != 0)
 			continue;
-		char *pool = label(PQgetvalue(r, i, 2));
-		out(&b, "wf_executor_free_slots{pool=\"%s\"} %s\n", pool, PQgetvalue(r, i, 3));
+		char *pool = metrics_label(PQgetvalue(r, i, 2));
+		metrics_out(&b, "wf_executor_free_slots{pool=\"%s\"} %s\n", pool,
+		            PQgetvalue(r, i, 3));
 		free(pool);
 	}
-	out(&b,
-	    "# HELP wf_dead_letters_open Dead letters not yet retried or dropped.\n"
-	    "# TYPE wf_dead_letters_open gauge\nwf_dead_letters_open %lld\n",
-	    sum_rows(r, "dead_letters", NULL));
-	out(&b,
-	    "# HELP wf_outbox_pending Notifications not yet delivered (nor given up).\n"
-	    "# TYPE wf_outbox_pending gauge\nwf_outbox_pending %lld\n",
-	    sum_rows(r, "outbox", NULL));
-	out(&b,
-	    "# HELP wf_attempts_total Attempts ever claimed.\n"
-	    "# TYPE wf_attempts_total counter\nwf_attempts_total %lld\n",
-	    sum_rows(r, "attempts", NULL));
+	metrics_out(&b,
+	            "# HELP wf_dead_letters_open Dead letters not yet retried or dropped.\n"
+	            "# TYPE wf_dead_letters_open gauge\nwf_dead_letters_open %lld\n",
+	            sum_rows(r, "dead_letters", NULL));
+	metrics_out(&b,
+	            "# HELP wf_outbox_pending Notifications not yet delivered (nor given up).\n"
+	            "# TYPE wf_outbox_pending gauge\nwf_outbox_pending %lld\n",
+	            sum_rows(r, "outbox", NULL));
+	metrics_out(&b,
+	            "# HELP wf_attempts_total Attempts ever claimed.\n"
+	            "# TYPE wf_attempts_total counter\nwf_attempts_total %lld\n",
+	            sum_rows(r, "attempts", NULL));
 	if (metrics_render_db(api_store(rq), &b) != 0)
 		log_warn("metrics: database gauges failed", "error=%s", store_error(api_store(rq)));
 done:

@@ -148,8 +148,7 @@ void metrics_reset(void)
 
 /* ------------------------------------------------------------ rendering */
 
-static void out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out(struct buf *b, const char *fmt, ...)
+void metrics_out(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -160,8 +159,7 @@ static void out(struct buf *b, const char *fmt, ...)
 	free(s);
 }
 
-/* A label value with \, " and newlines escaped (a new string). */
-static char *label(const char *v)
+char *metrics_label(const char *v)
 {
 	struct buf b;
 	buf_init(&b, 0);
@@ -169,11 +167,11 @@ static char *label(const char *v)
 		abort();
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
-			out(&b, "\\%c", *v);
+			metrics_out(&b, "\\%c", *v);
 		else if (*v == '\n')
-			out(&b, "\\n");
+			metrics_out(&b, "\\n");
 		else
-			out(&b, "%c", *v);
+			metrics_out(&b, "%c", *v);
 	}
 	return buf_detach(&b);
 }
@@ -184,19 +182,19 @@ static void hist_samples(struct buf *b, const char *name, const char *lbl, const
 	uint64_t cum = 0;
 	for (int i = 0; i < h->nbounds; i++) {
 		cum += h->counts[i];
-		out(b, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl, h->bounds[i],
-		    (unsigned long long)cum);
+		metrics_out(b, "%s_bucket{%sle=\"%g\"} %llu\n", name, lbl, h->bounds[i],
+		            (unsigned long long)cum);
 	}
 	cum += h->counts[h->nbounds];
-	out(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lbl, (unsigned long long)cum);
+	metrics_out(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, lbl, (unsigned long long)cum);
 	/* the label set without its trailing comma */
 	size_t n = strlen(lbl);
 	if (n)
-		out(b, "%s_sum{%.*s} %.9g\n%s_count{%.*s} %llu\n", name, (int)n - 1, lbl, h->sum,
-		    name, (int)n - 1, lbl, (unsigned long long)h->count);
+		metrics_out(b, "%s_sum{%.*s} %.9g\n%s_count{%.*s} %llu\n", name, (int)n - 1, lbl,
+		            h->sum, name, (int)n - 1, lbl, (unsigned long long)h->count);
 	else
-		out(b, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
-		    (unsigned long long)h->count);
+		metrics_out(b, "%s_sum %.9g\n%s_count %llu\n", name, h->sum, name,
+		            (unsigned long long)h->count);
 }
 
 void metrics_render(struct buf *b)
@@ -214,35 +212,40 @@ void metrics_render(struct buf *b)
 	memcpy(alerts, m.alerts, sizeof alerts);
 	pthread_mutex_unlock(&m.mu);
 
-	out(b, "# HELP wf_task_duration_seconds Attempt durations reported by executors and "
-	       "applied by this engine, by outcome.\n"
-	       "# TYPE wf_task_duration_seconds histogram\n");
+	metrics_out(b,
+	            "# HELP wf_task_duration_seconds Attempt durations reported by executors and "
+	            "applied by this engine, by outcome.\n"
+	            "# TYPE wf_task_duration_seconds histogram\n");
 	for (int i = 0; i < NSTATUS; i++) {
 		char lbl[64];
 		snprintf(lbl, sizeof lbl, "status=\"%s\",", task_statuses[i]);
 		hist_samples(b, "wf_task_duration_seconds", lbl, &task[i]);
 	}
-	out(b, "# HELP wf_dispatch_latency_seconds Time from a task run becoming ready to this "
+	metrics_out(
+	    b, "# HELP wf_dispatch_latency_seconds Time from a task run becoming ready to this "
 	       "engine sending it to an executor.\n"
 	       "# TYPE wf_dispatch_latency_seconds histogram\n");
 	hist_samples(b, "wf_dispatch_latency_seconds", "", &dispatch);
-	out(b, "# HELP wf_schedule_fire_lag_seconds Time from a schedule's due time to this "
-	       "engine firing the run.\n"
-	       "# TYPE wf_schedule_fire_lag_seconds histogram\n");
+	metrics_out(b,
+	            "# HELP wf_schedule_fire_lag_seconds Time from a schedule's due time to this "
+	            "engine firing the run.\n"
+	            "# TYPE wf_schedule_fire_lag_seconds histogram\n");
 	hist_samples(b, "wf_schedule_fire_lag_seconds", "", &lag);
-	out(b, "# HELP wf_notify_deliveries_total Notification attempts of this engine's "
-	       "notifier, by kind and result.\n"
-	       "# TYPE wf_notify_deliveries_total counter\n");
+	metrics_out(b, "# HELP wf_notify_deliveries_total Notification attempts of this engine's "
+	               "notifier, by kind and result.\n"
+	               "# TYPE wf_notify_deliveries_total counter\n");
 	for (int k = 0; k < 2; k++)
 		for (int r = 0; r < 3; r++)
-			out(b, "wf_notify_deliveries_total{kind=\"%s\",result=\"%s\"} %llu\n",
-			    delivery_kinds[k], delivery_results[r],
-			    (unsigned long long)deliveries[k][r]);
-	out(b, "# HELP wf_notify_alerts_total Engine alerts this engine wrote to the outbox.\n"
-	       "# TYPE wf_notify_alerts_total counter\n");
+			metrics_out(b,
+			            "wf_notify_deliveries_total{kind=\"%s\",result=\"%s\"} %llu\n",
+			            delivery_kinds[k], delivery_results[r],
+			            (unsigned long long)deliveries[k][r]);
+	metrics_out(b,
+	            "# HELP wf_notify_alerts_total Engine alerts this engine wrote to the outbox.\n"
+	            "# TYPE wf_notify_alerts_total counter\n");
 	for (int a = 0; a < 3; a++)
-		out(b, "wf_notify_alerts_total{alert=\"%s\"} %llu\n", alert_names[a],
-		    (unsigned long long)alerts[a]);
+		metrics_out(b, "wf_notify_alerts_total{alert=\"%s\"} %llu\n", alert_names[a],
+		            (unsigned long long)alerts[a]);
 }
 
 /* ------------------------------------------------------------ database */
@@ -285,33 +288,40 @@ int metrics_render_db(struct store *s, struct buf *b)
 	PGresult *r = store_execp(s, "metrics_db", db_sql, 0, NULL);
 	if (!r)
 		return -1;
-	out(b,
+	metrics_out(
+	    b,
 	    "# HELP wf_schedule_lag_seconds How late the most overdue schedule is (0 when all "
 	    "fired on time).\n# TYPE wf_schedule_lag_seconds gauge\nwf_schedule_lag_seconds %s\n",
 	    value_of(r, "lag"));
-	out(b,
+	metrics_out(
+	    b,
 	    "# HELP wf_outbox_given_up Notifications the notifier stopped retrying (kept in the "
 	    "outbox with last_error).\n# TYPE wf_outbox_given_up gauge\nwf_outbox_given_up %s\n",
 	    value_of(r, "gave_up"));
-	out(b,
+	metrics_out(
+	    b,
 	    "# HELP wf_outbox_oldest_pending_seconds Age of the oldest notification still to be "
 	    "delivered.\n# TYPE wf_outbox_oldest_pending_seconds gauge\n"
 	    "wf_outbox_oldest_pending_seconds %s\n",
 	    value_of(r, "oldest"));
-	out(b,
+	metrics_out(
+	    b,
 	    "# HELP wf_task_retries_last_hour Task runs that went to retrying in the last hour "
 	    "(events table; includes breaker-open postponements).\n"
 	    "# TYPE wf_task_retries_last_hour gauge\nwf_task_retries_last_hour %s\n",
 	    value_of(r, "retries"));
-	out(b, "# HELP wf_breaker_state Circuit breaker states as executors last reported them "
+	metrics_out(
+	    b, "# HELP wf_breaker_state Circuit breaker states as executors last reported them "
 	       "(1 for the current state).\n# TYPE wf_breaker_state gauge\n");
 	for (int i = 0; i < PQntuples(r); i++) {
 		if (strcmp(PQgetvalue(r, i, 0), "breaker") != 0)
 			continue;
-		char *ex = label(PQgetvalue(r, i, 1)), *br = label(PQgetvalue(r, i, 2));
+		char *ex = metrics_label(PQgetvalue(r, i, 1)),
+		     *br = metrics_label(PQgetvalue(r, i, 2));
 		const char *st = PQgetvalue(r, i, 3);
 		for (int k = 0; k < 3; k++)
-			out(b, "wf_breaker_state{executor=\"%s\",breaker=\"%s\",state=\"%s\"} %d\n",
+			metrics_out(
+			    b, "wf_breaker_state{executor=\"%s\",breaker=\"%s\",state=\"%s\"} %d\n",
 			    ex, br, breaker_states[k], strcmp(st, breaker_states[k]) == 0);
 		free(ex);
 		free(br);

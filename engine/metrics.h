@@ -28,6 +28,10 @@ void metrics_count_alert(const char *alert);
 
 /* Appends the in-process metrics (HELP, TYPE, samples) to out. */
 void metrics_render(struct buf *out);
+/* Appends formatted text to a metrics page (logs when the buffer is full). */
+void metrics_out(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A label value with \, " and newlines escaped (a new string). */
+char *metrics_label(const char *v);
 /* Appends the database gauges (schedule lag, outbox given up, breaker
  * states, retries of the last hour) to out. Returns 0, or -1 when the
  * query failed (nothing appended). */
