@@ -41,43 +41,9 @@ TestSuite(perf_paths, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------ helpers */
 
-__attribute__((format(printf, 1, 2))) static const char *q(const char *fmt, ...)
-{
-	static char ring[8][4096];
-	static int next;
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *v = testdb_value(&db, sql);
-	cr_assert(v != NULL, "query failed: %s: %s", sql, store_error(S));
-	char *out = ring[next++ % 8];
-	snprintf(out, 4096, "%s", v);
-	free(v);
-	free(sql);
-	return out;
-}
-
-__attribute__((format(printf, 1, 2))) static long long qi(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	long long v = strtoll(q("%s", sql), NULL, 10);
-	free(sql);
-	return v;
-}
-
-__attribute__((format(printf, 1, 2))) static void exec_sql(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	cr_assert(store_cmd(S, sql, 0, NULL) == 0, "%s: %s", sql, store_error(S));
-	free(sql);
-}
+#define q(...)        testdb_q(&db, __VA_ARGS__)
+#define qi(...)       testdb_qi(&db, __VA_ARGS__)
+#define exec_sql(...) testdb_exec(&db, __VA_ARGS__)
 
 static json_t *task(const char *name, const char *needs, const char *route)
 {

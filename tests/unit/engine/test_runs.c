@@ -37,45 +37,9 @@ TestSuite(runs, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------ helpers */
 
-/* The first value of a query (printf-formatted) as a string: a ring of
- * static buffers, good for a few comparisons in a row. */
-__attribute__((format(printf, 1, 2))) static const char *q(const char *fmt, ...)
-{
-	static char ring[8][4096];
-	static int next;
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	char *v = testdb_value(&db, sql);
-	cr_assert(v != NULL, "query failed: %s: %s", sql, store_error(S));
-	char *out = ring[next++ % 8];
-	snprintf(out, 4096, "%s", v);
-	free(v);
-	free(sql);
-	return out;
-}
-
-__attribute__((format(printf, 1, 2))) static long long qi(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	const char *v = q("%s", sql);
-	free(sql);
-	return strtoll(v, NULL, 10);
-}
-
-__attribute__((format(printf, 1, 2))) static void exec_sql(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *sql = xvasprintf(fmt, ap);
-	va_end(ap);
-	cr_assert(store_cmd(S, sql, 0, NULL) == 0, "%s: %s", sql, store_error(S));
-	free(sql);
-}
+#define q(...)        testdb_q(&db, __VA_ARGS__)
+#define qi(...)       testdb_qi(&db, __VA_ARGS__)
+#define exec_sql(...) testdb_exec(&db, __VA_ARGS__)
 
 /* A task: needs is a comma-separated list ("" = none). */
 static json_t *task(const char *name, const char *needs, const char *trigger, int retries)

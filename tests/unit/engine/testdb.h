@@ -13,6 +13,7 @@
 #ifndef WF_TESTDB_H
 #define WF_TESTDB_H
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "engine/migrate.h"
 #include "engine/store.h"
+#include "xalloc.h"
 
 struct testdb {
 	char name[64];
@@ -117,6 +119,42 @@ static inline char *testdb_value(struct testdb *t, const char *sql)
 	char *out = strdup(v);
 	PQclear(r);
 	return out;
+}
+
+/* The first value of a printf-formatted query on the test database as a
+ * string, from a ring of static buffers (good for a few comparisons in a
+ * row); the test fails when the query does. */
+__attribute__((format(printf, 2, 3))) static inline const char *testdb_q(struct testdb *t,
+                                                                         const char *fmt, ...)
+{
+	static char ring[8][4096];
+	static int next;
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *v = testdb_value(t, sql);
+	cr_assert(v != NULL, "query failed: %s: %s", sql, store_error(t->s));
+	char *out = ring[next++ % 8];
+	snprintf(out, 4096, "%s", v);
+	free(v);
+	free(sql);
+	return out;
+}
+
+/* testdb_q as a number. */
+#define testdb_qi(t, ...) strtoll(testdb_q((t), __VA_ARGS__), NULL, 10)
+
+/* Runs a printf-formatted statement; the test fails when it does. */
+__attribute__((format(printf, 2, 3))) static inline void testdb_exec(struct testdb *t,
+                                                                     const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *sql = xvasprintf(fmt, ap);
+	va_end(ap);
+	cr_assert(store_cmd(t->s, sql, 0, NULL) == 0, "%s: %s", sql, store_error(t->s));
+	free(sql);
 }
 
 #endif
