@@ -124,7 +124,7 @@ static void list_runs(struct api_req *rq, struct api_resp *rs)
 	"   WHEN r.wf_paused THEN 'workflow paused'"                                           \
 	"   WHEN r.state = 'paused' THEN 'run paused'"                                         \
 	"   WHEN r.state = 'queued' THEN 'run queued: the workflow is at its limit of active"  \
-	" runs (max_active_runs, overlap queue, or a backfill started in order)'"          \
+	" runs (max_active_runs, overlap queue, or a backfill started in order)'"              \
 	"   WHEN " PINNED " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"             \
 	"       WHERE x.id = " PINNED " AND x.state = 'online')"                               \
 	"     THEN 'executor ''' || " PINNED " || ''' is not online'"                          \
