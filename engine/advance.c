@@ -121,13 +121,14 @@ static const char ROLLUP_SQL[] =
 
 /* Completes the runs whose task runs are all final: state, event, outbox. */
 static const char COMPLETE_SQL[] =
+    /* driven by the ids (primary key probes): with r.id = ANY($1) and
+     * r.state = 'running' the planner may scan every running run instead */
     "WITH c AS ("
-    " SELECT r.id,"
-    "  bool_and(tr.state IN (" RUNS_OK ") OR tr.target_executor IS NOT NULL) AS ok"
-    " FROM runs r JOIN task_runs tr ON tr.run_id = r.id"
-    " WHERE r.id = ANY($1::bigint[]) AND r.state = 'running'"
-    " GROUP BY r.id"
-    " HAVING bool_and(tr.state IN (" RUNS_FINAL "))"
+    " SELECT r.id, NOT EXISTS (SELECT 1 FROM task_runs tr WHERE tr.run_id = r.id"
+    "  AND tr.state NOT IN (" RUNS_OK ") AND tr.target_executor IS NULL) AS ok"
+    " FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) u JOIN runs r ON r.id = u.id"
+    " WHERE r.state = 'running' AND NOT EXISTS (SELECT 1 FROM task_runs tr"
+    "  WHERE tr.run_id = r.id AND tr.state NOT IN (" RUNS_FINAL "))"
     "), upd AS ("
     " UPDATE runs r SET state = CASE WHEN c.ok THEN 'succeeded' ELSE 'failed' END,"
     "  finished_at = now()"

@@ -42,7 +42,7 @@
 	"ORDER BY tr.available_at, tr.id LIMIT $2)"
 
 static const char *const mark_sql =
-    "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, ex text)), "
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $3::text[]) AS u(id, ex)), "
     "up AS (UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
     "executor_id = u.ex, lease_expires_at = now() + $2::bigint * interval '1 millisecond', "
     "started_at = coalesce(t.started_at, now()), wait_reason = NULL, updated_at = now() "
@@ -582,16 +582,20 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	struct buf execs, labels;
 	struct row *rows = NULL;
 	struct run_outputs outs = {0};
-	json_t *assign = json_array(), *failed = json_array(), *fan = json_array();
+	json_t *failed = json_array(), *fan = json_array();
+	struct buf mark_ids, mark_ex;
 	PGresult *claim = NULL, *mark = NULL;
 	long long *marked = NULL, *wfids = NULL;
 	int *versions = NULL;
 	int ncand = 0, credit = 0, nrows = 0, nassigned = 0, sent = 0, rc = -1, in_tx = 0;
-	char *text = NULL;
 	char nbuf[16], lease[24];
 
 	buf_init(&execs, 0);
 	buf_init(&labels, 0);
+	buf_init(&mark_ids, 0);
+	buf_init(&mark_ex, 0);
+	bput(&mark_ids, "{", 1);
+	bput(&mark_ex, "{", 1);
 	bput(&execs, "{", 1);
 	bput(&labels, "{", 1);
 	for (int i = 0; i < r->n; i++) {
@@ -658,8 +662,10 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			continue;
 		w->ex->credit--;
 		nassigned++;
-		json_array_append_new(
-		    assign, json_pack("{s:I, s:s}", "id", (json_int_t)w->id, "ex", w->ex->id));
+		char one[24];
+		int len = snprintf(one, sizeof one, "%s%lld", nassigned > 1 ? "," : "", w->id);
+		bput(&mark_ids, one, (size_t)len);
+		array_add(&mark_ex, w->ex->id);
 	}
 	if (nassigned == 0 && json_array_size(fan) == 0) {
 		store_rollback(s);
@@ -672,10 +678,11 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			goto out;
 		*more = 1; /* the copies are ready now */
 	}
-	text = json_dumps(assign, JSON_COMPACT);
-	const char *mp[2] = {text, lease};
+	bput(&mark_ids, "}", 1);
+	bput(&mark_ex, "}", 1);
+	const char *mp[3] = {mark_ids.data, lease, mark_ex.data};
 	if (nassigned > 0) {
-		mark = store_execp(s, "disp_mark", mark_sql, 2, mp);
+		mark = store_execp(s, "disp_mark", mark_sql, 3, mp);
 		if (!mark)
 			goto out;
 	}
@@ -751,12 +758,12 @@ out:
 	free(wfids);
 	free(versions);
 	free(marked);
-	free(text);
 	free(cand);
 	outputs_release(&outs);
 	PQclear(claim);
 	PQclear(mark);
-	json_decref(assign);
+	buf_release(&mark_ids);
+	buf_release(&mark_ex);
 	json_decref(failed);
 	json_decref(fan);
 	buf_release(&execs);

@@ -1,8 +1,10 @@
 /* The ingester: frames in, batches out. */
 #include "ingest.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -13,7 +15,15 @@
 
 #define FULL_LOG_EVERY_MS 5000
 
+/* The buffers are shared by the loop (which pushes) and the applier
+ * thread (which takes them out in ingest_apply): mu guards every field
+ * below it; cond is signalled when something was pushed or on
+ * ingest_wake. */
 struct ingest {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int woken;
+	size_t inflight; /* taken out by ingest_apply, not applied yet */
 	size_t max;
 	/* finished frames (owned), oldest first */
 	json_t **res;
@@ -33,6 +43,8 @@ struct ingest {
 struct ingest *ingest_new(size_t max_buffer)
 {
 	struct ingest *g = xcalloc(1, sizeof *g);
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cond, NULL);
 	g->max = max_buffer ? max_buffer : 100000;
 	return g;
 }
@@ -48,12 +60,43 @@ void ingest_free(struct ingest *g)
 	free(g->st_att);
 	free(g->st_at);
 	free(g->tr);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->mu);
 	free(g);
 }
 
-size_t ingest_pending(const struct ingest *g)
+size_t ingest_pending(struct ingest *g)
 {
-	return g->nres + g->nst;
+	pthread_mutex_lock(&g->mu);
+	size_t n = g->nres + g->nst + g->inflight;
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
+
+void ingest_wait(struct ingest *g, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g->mu);
+	while (!g->woken && g->nres + g->nst == 0)
+		if (pthread_cond_timedwait(&g->cond, &g->mu, &ts) != 0)
+			break;
+	g->woken = 0;
+	pthread_mutex_unlock(&g->mu);
+}
+
+void ingest_wake(struct ingest *g)
+{
+	pthread_mutex_lock(&g->mu);
+	g->woken = 1;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->mu);
 }
 
 static void log_full(struct ingest *g, const char *what)
@@ -67,22 +110,32 @@ static void log_full(struct ingest *g, const char *what)
 	          g->dropped_results, g->dropped_started);
 }
 
+static void reserve_res(struct ingest *g, size_t n)
+{
+	if (n <= g->capres)
+		return;
+	while (g->capres < n)
+		g->capres = g->capres ? g->capres * 2 : 1024;
+	g->res = xrealloc(g->res, g->capres * sizeof *g->res);
+}
+
 void ingest_push_result(struct ingest *g, json_t *finished)
 {
+	pthread_mutex_lock(&g->mu);
 	if (g->nres >= g->max) {
 		g->dropped_results++;
 		log_full(g, "results");
+		pthread_mutex_unlock(&g->mu);
 		json_decref(finished);
 		return;
 	}
-	if (g->nres == g->capres) {
-		g->capres = g->capres ? g->capres * 2 : 1024;
-		g->res = xrealloc(g->res, g->capres * sizeof *g->res);
-	}
+	reserve_res(g, g->nres + 1);
 	g->res[g->nres++] = finished;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->mu);
 }
 
-static void push_started(struct ingest *g, long long id, int attempt, int64_t at_ms)
+static void push_started_locked(struct ingest *g, long long id, int attempt, int64_t at_ms)
 {
 	if (g->nst >= g->max) {
 		g->dropped_started++;
@@ -99,6 +152,14 @@ static void push_started(struct ingest *g, long long id, int attempt, int64_t at
 	g->st_att[g->nst] = attempt;
 	g->st_at[g->nst] = at_ms;
 	g->nst++;
+}
+
+static void push_started(struct ingest *g, long long id, int attempt, int64_t at_ms)
+{
+	pthread_mutex_lock(&g->mu);
+	push_started_locked(g, id, attempt, at_ms);
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->mu);
 }
 
 int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *data, size_t len)
@@ -197,10 +258,10 @@ static int transient(const struct store *s)
  * and drops (with an error) each one the database refuses on its own, so a
  * poison result cannot block every result behind it; its task comes back
  * through lease expiry. Returns 0, or -1 when the database went away. */
-static int isolate(struct ingest *g, struct store *s, size_t from, size_t n)
+static int isolate(struct ingest *g, struct store *s, json_t **res, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		to_result(g->res[from + i], &g->tr[i]);
+		to_result(res[i], &g->tr[i]);
 		if (runs_apply_results(s, &g->tr[i], 1) >= 0)
 			continue;
 		if (transient(s))
@@ -221,78 +282,133 @@ static int cmp_key(const void *a, const void *b)
 	return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
-/* Forgets the started records whose `finished` is buffered too: the result
+/* What one ingest_apply took out of the buffers. */
+struct taken {
+	json_t **res;
+	size_t nres;
+	long long *st_id;
+	int *st_att;
+	int64_t *st_at;
+	size_t nst;
+};
+
+/* Forgets the started records whose `finished` is taken too: the result
  * carries started_ms and sets the attempt's started_at itself, so applying
  * `started` first would only update the same rows twice (most short tasks
  * report both within one batch). */
-static void drop_started_of_finished(struct ingest *g)
+static void drop_started_of_finished(struct taken *t)
 {
-	if (g->nst == 0 || g->nres == 0)
+	if (t->nst == 0 || t->nres == 0)
 		return;
-	long long *keys = xmalloc(g->nres * 2 * sizeof *keys);
-	for (size_t i = 0; i < g->nres; i++) {
-		keys[2 * i] = json_integer_value(json_object_get(g->res[i], "task_run_id"));
-		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i], "attempt"));
+	long long *keys = xmalloc(t->nres * 2 * sizeof *keys);
+	for (size_t i = 0; i < t->nres; i++) {
+		keys[2 * i] = json_integer_value(json_object_get(t->res[i], "task_run_id"));
+		keys[2 * i + 1] = json_integer_value(json_object_get(t->res[i], "attempt"));
 	}
-	qsort(keys, g->nres, 2 * sizeof *keys, cmp_key);
+	qsort(keys, t->nres, 2 * sizeof *keys, cmp_key);
 	size_t k = 0;
-	for (size_t i = 0; i < g->nst; i++) {
-		long long key[2] = {g->st_id[i], g->st_att[i]};
-		if (bsearch(key, keys, g->nres, 2 * sizeof *keys, cmp_key))
+	for (size_t i = 0; i < t->nst; i++) {
+		long long key[2] = {t->st_id[i], t->st_att[i]};
+		if (bsearch(key, keys, t->nres, 2 * sizeof *keys, cmp_key))
 			continue;
-		g->st_id[k] = g->st_id[i];
-		g->st_att[k] = g->st_att[i];
-		g->st_at[k] = g->st_at[i];
+		t->st_id[k] = t->st_id[i];
+		t->st_att[k] = t->st_att[i];
+		t->st_at[k] = t->st_at[i];
 		k++;
 	}
-	g->nst = k;
+	t->nst = k;
 	free(keys);
+}
+
+/* Takes everything buffered out (the loop keeps pushing meanwhile). */
+static void take(struct ingest *g, struct taken *t)
+{
+	pthread_mutex_lock(&g->mu);
+	t->res = g->res;
+	t->nres = g->nres;
+	t->st_id = g->st_id;
+	t->st_att = g->st_att;
+	t->st_at = g->st_at;
+	t->nst = g->nst;
+	g->res = NULL;
+	g->nres = g->capres = 0;
+	g->st_id = NULL;
+	g->st_att = NULL;
+	g->st_at = NULL;
+	g->nst = g->capst = 0;
+	g->inflight = t->nres + t->nst;
+	pthread_mutex_unlock(&g->mu);
+}
+
+/* Puts back what was not applied, ahead of what arrived meanwhile, and
+ * frees the taken arrays. */
+static void put_back(struct ingest *g, struct taken *t, size_t res_from, int started_too)
+{
+	size_t left = t->nres - res_from;
+	pthread_mutex_lock(&g->mu);
+	if (left > 0) {
+		reserve_res(g, g->nres + left);
+		memmove(g->res + left, g->res, g->nres * sizeof *g->res);
+		memcpy(g->res, t->res + res_from, left * sizeof *g->res);
+		g->nres += left;
+	}
+	if (started_too)
+		for (size_t i = 0; i < t->nst; i++)
+			push_started_locked(g, t->st_id[i], t->st_att[i], t->st_at[i]);
+	g->inflight = 0;
+	pthread_mutex_unlock(&g->mu);
+	free(t->res);
+	free(t->st_id);
+	free(t->st_att);
+	free(t->st_at);
 }
 
 int ingest_apply(struct ingest *g, struct store *s, int batch)
 {
 	int applied = 0;
 	size_t done = 0;
+	struct taken t;
 
 	if (batch <= 0)
 		batch = 500;
-	drop_started_of_finished(g);
-	if (g->nst > 0) {
-		if (runs_apply_started(s, g->st_id, g->st_att, g->st_at, (int)g->nst) != 0) {
-			if (transient(s))
+	take(g, &t);
+	drop_started_of_finished(&t);
+	if (t.nst > 0) {
+		if (runs_apply_started(s, t.st_id, t.st_att, t.st_at, (int)t.nst) != 0) {
+			if (transient(s)) {
+				put_back(g, &t, 0, 1);
 				return -1;
+			}
 			/* The database is up but refused: never let one bad record
 			 * block the stream (started records are informative). */
 			log_warn("dropping started records the database refused",
-			         "count=%zu error=\"%s\"", g->nst, store_error(s));
+			         "count=%zu error=\"%s\"", t.nst, store_error(s));
 		}
-		g->nst = 0;
+		t.nst = 0;
 	}
 	if ((size_t)batch > g->captr) {
 		g->captr = (size_t)batch;
 		g->tr = xrealloc(g->tr, g->captr * sizeof *g->tr);
 	}
-	while (done < g->nres) {
-		size_t n = g->nres - done;
+	while (done < t.nres) {
+		size_t n = t.nres - done;
 		if (n > (size_t)batch)
 			n = (size_t)batch;
 		for (size_t i = 0; i < n; i++)
-			to_result(g->res[done + i], &g->tr[i]);
+			to_result(t.res[done + i], &g->tr[i]);
 		if (runs_apply_results(s, g->tr, (int)n) < 0) {
-			if (transient(s) || isolate(g, s, done, n) != 0)
+			if (transient(s) || isolate(g, s, t.res + done, n) != 0)
 				break;
 		}
 		for (size_t i = 0; i < n; i++) {
 			/* before the decref: status points into the frame */
 			metrics_observe_task(g->tr[i].status, g->tr[i].duration_ms / 1000.0);
-			json_decref(g->res[done + i]);
+			json_decref(t.res[done + i]);
 		}
 		done += n;
 		applied += (int)n;
 	}
-	if (done > 0) {
-		memmove(g->res, g->res + done, (g->nres - done) * sizeof *g->res);
-		g->nres -= done;
-	}
-	return g->nres > 0 ? -1 : applied;
+	int all = done == t.nres;
+	put_back(g, &t, done, 0);
+	return all ? applied : -1;
 }

@@ -1,6 +1,7 @@
 /* The ingester: decodes frames from executors, hands hello / heartbeat /
  * bye to the registry at once, and buffers `started` and `finished` until
- * they are applied to PostgreSQL in batches. The buffers are bounded; while
+ * they are applied to PostgreSQL in batches (by the applier thread,
+ * applier.h). The buffers are bounded; while
  * the database is away results wait here (and are retried), so executors
  * are never blocked. */
 #ifndef WF_INGEST_H
@@ -27,13 +28,20 @@ int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *d
  * e.g. a task that failed before it could be sent. */
 void ingest_push_result(struct ingest *g, json_t *finished);
 
-/* Results and started records waiting to be applied. */
-size_t ingest_pending(const struct ingest *g);
+/* Results and started records waiting to be applied, or being applied. */
+size_t ingest_pending(struct ingest *g);
+
+/* Blocks until something is buffered, ingest_wake is called, or timeout_ms
+ * passed (the applier thread's wait). */
+void ingest_wait(struct ingest *g, int timeout_ms);
+void ingest_wake(struct ingest *g);
 
 /* Applies the buffered started records, then the results, at most batch
  * results per transaction. Returns the number of results applied (stale
  * ones included), or -1 when the database failed: what was not applied is
- * kept for the next call. */
+ * kept for the next call. The buffers are locked only while they are taken
+ * out and put back, so frames keep coming in meanwhile; one thread at a
+ * time may call it. */
 int ingest_apply(struct ingest *g, struct store *s, int batch) __attribute__((warn_unused_result));
 
 #endif

@@ -1,6 +1,7 @@
 /* The engine loop (see loop.h). One iteration:
- *   wait → NOTIFYs → frames (up to 4 batches) → results/started → hellos and
- *   leases → dispatch (when woken, when slots were freed, when a claim was
+ *   wait → NOTIFYs → frames (up to 4 batches; results and started records
+ *   are buffered for the applier thread, applier.h, which applies them on
+ *   its own connection) → hellos and leases → dispatch (when woken, when slots were freed, when a claim was
  *   full, or every poll-ms) → once a second: schedules, reaper, lost
  *   executors, heartbeat rows. */
 #include "loop.h"
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "applier.h"
 #include "dispatch.h"
 #include "ingest.h"
 #include "log.h"
@@ -24,6 +26,7 @@
 #include "zsec.h"
 
 #define TICK_MS           1000
+#define BACKSTOP_EVERY    10  /* ticks */
 #define SCHED_MS          200 /* due schedules are looked for this often */
 #define SCHED_BATCH       2000
 #define RETENTION_MS      60000
@@ -40,11 +43,13 @@ struct loop {
 	int64_t listen_retry_ms;
 	struct reg *reg;
 	struct ingest *ing;
+	struct applier *ap;
 	struct disp *disp;
 	int64_t db_retry_ms, db_backoff_ms;
 	int db_failed_logged;
 	int64_t next_tick_ms, next_poll_ms, next_stats_ms, next_sched_ms, next_retention_ms;
 	int wake, more, frames_pending;
+	unsigned ticks;
 	unsigned long long frames, sent, applied;
 	int64_t apply_ms, disp_ms, tick_ms; /* time spent, for the stats line */
 };
@@ -200,18 +205,7 @@ static void db_ok(struct loop *l)
 /* Everything that needs the database. Returns 0, or -1 (retry later). */
 static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 {
-	int64_t t0 = mono_ms();
-	if (ingest_pending(l->ing) > 0) {
-		int n = ingest_apply(l->ing, l->s, l->o->batch);
-		l->apply_ms += mono_ms() - t0;
-		if (n < 0) {
-			db_failed(l, now, "apply results");
-			return -1;
-		}
-		l->applied += (unsigned long long)n;
-		if (n > 0)
-			l->wake = 1; /* downstream work may be ready */
-	}
+	int64_t t0;
 	if (reg_needs_flush(l->reg) && reg_flush(l->reg, l->s, 0) != 0) {
 		db_failed(l, now, "register executors");
 		return -1;
@@ -259,7 +253,9 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 	if (now >= l->next_tick_ms) {
 		l->next_tick_ms = now + TICK_MS;
 		t0 = mono_ms();
-		int reaped = runs_reap(l->s, l->o->batch);
+		/* timeouts (the backstop reads every running task's spec) every
+		 * BACKSTOP_EVERY ticks; expired leases every tick */
+		int reaped = runs_reap(l->s, l->o->batch, l->ticks++ % BACKSTOP_EVERY == 0);
 		if (reaped < 0) {
 			db_failed(l, now, "reaper");
 			return -1;
@@ -293,7 +289,7 @@ static int timeout_ms(const struct loop *l, int64_t now)
 		due = l->next_sched_ms;
 	if ((l->wake || l->more) && total_credit(l->reg) > 0)
 		due = now;
-	if (ingest_pending(l->ing) > 0 || reg_needs_flush(l->reg) || reg_needs_renew(l->reg))
+	if (reg_needs_flush(l->reg) || reg_needs_renew(l->reg))
 		due = now;
 	if (due < l->db_retry_ms)
 		due = l->db_retry_ms;
@@ -321,6 +317,9 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 		goto out;
 	l.reg = reg_new(l.zctx, o->heartbeat_ms);
 	l.ing = ingest_new(o->max_buffer);
+	l.ap = applier_start(o->conninfo, l.ing, o->batch);
+	if (!l.ap)
+		goto out;
 	l.disp = disp_new(&dopts);
 	l.wake = 1;
 	loop_fault(NULL);
@@ -339,19 +338,28 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 		}
 		listen_open(&l, now);
 
-		zmq_pollitem_t items[2] = {{l.pull, 0, ZMQ_POLLIN, 0}, {NULL, -1, ZMQ_POLLIN, 0}};
-		int nitems = 1;
+		zmq_pollitem_t items[3] = {{l.pull, 0, ZMQ_POLLIN, 0},
+		                           {NULL, applier_fd(l.ap), ZMQ_POLLIN, 0},
+		                           {NULL, -1, ZMQ_POLLIN, 0}};
+		int nitems = 2;
 		if (l.listen && PQsocket(l.listen) >= 0) {
-			items[1].fd = PQsocket(l.listen);
-			nitems = 2;
+			items[2].fd = PQsocket(l.listen);
+			nitems = 3;
 		}
-		if (zmq_poll(items, nitems, draining ? 0 : timeout_ms(&l, now)) < 0 &&
+		/* draining: the applier's signal ends the wait */
+		if (zmq_poll(items, nitems, draining ? 10 : timeout_ms(&l, now)) < 0 &&
 		    errno != EINTR && errno != EAGAIN) {
 			log_error("zmq_poll failed", "error=\"%s\"", zmq_strerror(errno));
 			sleep_ms(100);
 		}
-		if (nitems == 2 && (items[1].revents & ZMQ_POLLIN))
+		if (nitems == 3 && (items[2].revents & ZMQ_POLLIN))
 			listen_read(&l);
+		if (items[1].revents & ZMQ_POLLIN) {
+			unsigned long long n = applier_collect(l.ap, &l.apply_ms);
+			l.applied += n;
+			if (n > 0)
+				l.wake = 1; /* downstream work may be ready */
+		}
 
 		int before = total_credit(l.reg);
 		receive(&l, 4 * o->batch);
@@ -382,8 +390,6 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 			          "buffered=%zu", ingest_pending(l.ing));
 			break;
 		}
-		if (draining && ingest_pending(l.ing) > 0 && now < l.db_retry_ms)
-			sleep_ms(l.db_retry_ms - now < 100 ? l.db_retry_ms - now : 100);
 	}
 	log_info("engine loop stopped",
 	         "frames=%llu sent=%llu applied=%llu apply_ms=%lld dispatch_ms=%lld tick_ms=%lld",
@@ -392,6 +398,7 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 	rc = 0;
 out:
 	disp_free(l.disp);
+	applier_stop(l.ap);
 	ingest_free(l.ing);
 	reg_free(l.reg);
 	listen_close(&l);

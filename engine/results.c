@@ -150,6 +150,54 @@ static const char APPLY_SQL[] =
     " SELECT run_id, count(*), count(*) FILTER (WHERE state = 'queued') FROM upd"
     " GROUP BY run_id ORDER BY run_id";
 
+/* The common case, kept apart from APPLY_SQL: `succeeded` for the current
+ * attempt of a running task run. Typed arrays instead of a jsonb document,
+ * no task spec (no backoff to compute), no stale bookkeeping; a result it
+ * does not apply (not running, another attempt) goes through APPLY_SQL
+ * next, which records it as stale. $1..$10: ids, attempts, executor ids,
+ * exit codes, HTTP statuses, outputs texts, durations, started ms,
+ * finished ms, outputs objects. Returns the applied (id, run_id). */
+static const char APPLY_OK_SQL[] =
+    "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[],"
+    "  $5::int[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])"
+    "  AS x(id, attempt, executor_id, exit_code, http_status, output, duration_ms,"
+    "  started_ms, finished_ms, outputs)"
+    "), cur AS ("
+    " SELECT tr.id, tr.run_id, x.attempt, x.executor_id, x.exit_code, x.http_status,"
+    "  x.output, x.duration_ms, x.outputs,"
+    "  CASE WHEN x.started_ms > 0 THEN to_timestamp(x.started_ms / 1000.0) END AS started_at,"
+    "  CASE WHEN x.finished_ms > 0 THEN to_timestamp(x.finished_ms / 1000.0)"
+    "   ELSE now() END AS finished_at"
+    " FROM x JOIN task_runs tr ON tr.id = x.id"
+    " WHERE tr.attempt = x.attempt AND tr.state = 'running'"
+    " ORDER BY tr.id FOR UPDATE OF tr"
+    "), upd AS ("
+    " UPDATE task_runs tr SET state = 'succeeded', outputs = cur.outputs, error = NULL,"
+    "  wait_reason = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()"
+    " FROM cur WHERE tr.id = cur.id"
+    " RETURNING tr.id, tr.run_id, tr.attempt"
+    "), att AS ("
+    " UPDATE attempts a SET state = 'succeeded',"
+    "  executor_id = coalesce(a.executor_id, cur.executor_id),"
+    "  started_at = coalesce(a.started_at, cur.started_at), finished_at = cur.finished_at,"
+    "  exit_code = cur.exit_code, http_status = cur.http_status,"
+    "  duration_ms = cur.duration_ms, output = cur.output, error = NULL"
+    " FROM cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
+    "), attins AS ("
+    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
+    "  finished_at, exit_code, http_status, duration_ms, output)"
+    " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded', cur.started_at,"
+    "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
+    " FROM cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
+    "  AND a.attempt = cur.attempt AND NOT a.stale)"
+    "), ev AS ("
+    " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
+    " SELECT 'task_run.state', r.workflow_id, upd.run_id, upd.id,"
+    "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', upd.attempt)"
+    " FROM upd JOIN runs r ON r.id = upd.run_id"
+    ")"
+    " SELECT id, run_id FROM upd";
+
 static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
                                            "breaker_open", "rejected", "lost",    "backstop"};
 
@@ -213,58 +261,246 @@ static json_t *result_json(const struct task_result *r)
 	return o;
 }
 
+/* Array literal builders for APPLY_OK_SQL. */
+static void lit_open(struct buf *b)
+{
+	if (buf_puts(b, "{") != 0)
+		abort();
+}
+
+static void lit_close(struct buf *b)
+{
+	if (buf_puts(b, "}") != 0)
+		abort();
+}
+
+static void lit_sep(struct buf *b)
+{
+	if (b->len > 1 && buf_puts(b, ",") != 0)
+		abort();
+}
+
+static void lit_num(struct buf *b, long long v, int present)
+{
+	lit_sep(b);
+	if ((present ? buf_printf(b, "%lld", v) : buf_puts(b, "NULL")) != 0)
+		abort();
+}
+
+/* A quoted element ("..." with " and \ escaped), or NULL. */
+static void lit_text(struct buf *b, const char *s)
+{
+	lit_sep(b);
+	if (!s) {
+		if (buf_puts(b, "NULL") != 0)
+			abort();
+		return;
+	}
+	if (buf_puts(b, "\"") != 0)
+		abort();
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, "\"\\");
+		if (n && buf_append(b, p, n) != 0)
+			abort();
+		p += n;
+		if (!*p)
+			break;
+		char esc[2] = {'\\', *p++};
+		if (buf_append(b, esc, 2) != 0)
+			abort();
+	}
+	if (buf_puts(b, "\"") != 0)
+		abort();
+}
+
+static int cmp_result(const void *a, const void *b)
+{
+	const struct task_result *x = *(const struct task_result *const *)a;
+	const struct task_result *y = *(const struct task_result *const *)b;
+	if (x->task_run_id != y->task_run_id)
+		return x->task_run_id < y->task_run_id ? -1 : 1;
+	if (x->attempt != y->attempt)
+		return x->attempt < y->attempt ? -1 : 1;
+	return x < y ? -1 : x > y; /* the earlier report first */
+}
+
+/* The outputs text a succeeded result may store through APPLY_OK_SQL, or
+ * NULL when it has none. *ok = 0 when the result must take APPLY_SQL
+ * instead (outputs it would drop with an explanation). */
+static char *ok_outputs(const struct task_result *r, int *ok)
+{
+	*ok = 1;
+	if (!json_is_object(r->outputs))
+		return NULL;
+	char *txt = json_dumps(r->outputs, JSON_COMPACT);
+	if (!txt || strstr(txt, "\\u0000") || strlen(txt) > MAX_OUTPUTS_TEXT) {
+		free(txt);
+		*ok = 0;
+		return NULL;
+	}
+	return txt;
+}
+
+/* Applies what APPLY_OK_SQL can of res (sorted by id and attempt). Marks
+ * the applied ones in done[], appends their run ids to runs. Returns the
+ * number applied, or -1. */
+static int apply_ok(struct store *s, const struct task_result **res, int n, char *done,
+                    long long *runs, int *nruns)
+{
+	struct buf a[10];
+	int m = 0, rc = -1;
+	PGresult *r = NULL;
+
+	for (int k = 0; k < 10; k++) {
+		buf_init(&a[k], 0);
+		lit_open(&a[k]);
+	}
+	for (int i = 0; i < n; i++) {
+		const struct task_result *t = res[i];
+		int ok;
+		if (!t->status || strcmp(t->status, "succeeded") != 0)
+			continue;
+		if (i > 0 && res[i - 1]->task_run_id == t->task_run_id &&
+		    res[i - 1]->attempt == t->attempt)
+			continue; /* a duplicate report: APPLY_SQL sees it after this one */
+		char *outputs = ok_outputs(t, &ok);
+		if (!ok)
+			continue;
+		char *ex = runs__clean_text(t->executor_id, 256);
+		char *out = runs__clean_text(t->output, RUNS_MAX_OUTPUT);
+		lit_num(&a[0], t->task_run_id, 1);
+		lit_num(&a[1], t->attempt, 1);
+		lit_text(&a[2], ex);
+		lit_num(&a[3], t->exit_code, t->has_exit_code);
+		lit_num(&a[4], t->http_status, t->has_http_status);
+		lit_text(&a[5], out);
+		lit_num(&a[6], t->duration_ms, 1);
+		lit_num(&a[7], t->started_ms, 1);
+		lit_num(&a[8], t->finished_ms, 1);
+		lit_text(&a[9], outputs);
+		free(ex);
+		free(out);
+		free(outputs);
+		m++;
+	}
+	if (m == 0) {
+		rc = 0;
+		goto out;
+	}
+	const char *p[10];
+	for (int k = 0; k < 10; k++) {
+		lit_close(&a[k]);
+		p[k] = a[k].data;
+	}
+	r = store_execp(s, "runs_apply_ok", APPLY_OK_SQL, 10, p);
+	if (!r)
+		goto out;
+	rc = PQntuples(r);
+	for (int j = 0; j < rc; j++) {
+		long long id = strtoll(PQgetvalue(r, j, 0), NULL, 10);
+		runs[(*nruns)++] = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+		/* the first succeeded report of that id (the one sent) */
+		for (int i = 0; i < n; i++)
+			if (res[i]->task_run_id == id && !done[i] && res[i]->status &&
+			    strcmp(res[i]->status, "succeeded") == 0) {
+				done[i] = 1;
+				break;
+			}
+	}
+out:
+	PQclear(r);
+	for (int k = 0; k < 10; k++)
+		buf_release(&a[k]);
+	return rc;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
 {
-	int rc = -1, applied = 0, queued = 0;
-	char *json = NULL;
+	int rc = -1, applied = 0, queued = 0, nruns = 0, nslow = 0;
+	char *json = NULL, *done = NULL;
 	PGresult *r = NULL;
 	struct buf ids, runs;
+	const struct task_result **sorted = NULL;
+	long long *run_ids = NULL;
 	buf_init(&ids, 0);
 	buf_init(&runs, 0);
 	if (n <= 0)
 		return 0;
 
 	long long *tr_ids = xmalloc((size_t)n * sizeof *tr_ids);
-	json_t *arr = json_array();
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n; i++)
 		tr_ids[i] = res[i].task_run_id;
-		json_array_append_new(arr, result_json(&res[i]));
-	}
 	runs__ids_literal(&ids, tr_ids, n);
 	free(tr_ids);
-	json = json_dumps(arr, JSON_COMPACT);
-	json_decref(arr);
-	if (!json) {
-		log_error("cannot encode results", "n=%d", n);
-		goto out;
-	}
 
 	const char *lp[1] = {ids.data};
 	r = store_execp(s, "runs_lock_runs", LOCK_RUNS_SQL, 1, lp);
 	if (!r)
 		goto out;
 	PQclear(r);
-
-	const char *ap[2] = {json, (flags & RUNS_APPLY_INTERNAL) ? "1" : "0"};
-	r = store_execp(s, "runs_apply", APPLY_SQL, 2, ap);
-	if (!r)
-		goto out;
-	int rows = PQntuples(r);
-	long long *run_ids = xmalloc(((size_t)rows + 1) * sizeof *run_ids);
-	for (int i = 0; i < rows; i++) {
-		run_ids[i] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		applied += (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
-		queued += (int)strtol(PQgetvalue(r, i, 2), NULL, 10);
-	}
-	PQclear(r);
 	r = NULL;
-	runs__ids_literal(&runs, run_ids, rows);
-	free(run_ids);
-	if (rows > 0 && runs__settle(s, runs.data, queued > 0) != 0)
+
+	sorted = xmalloc((size_t)n * sizeof *sorted);
+	for (int i = 0; i < n; i++)
+		sorted[i] = &res[i];
+	qsort(sorted, (size_t)n, sizeof *sorted, cmp_result);
+	done = xcalloc((size_t)n, 1);
+	run_ids = xmalloc((size_t)n * sizeof *run_ids);
+	if (!(flags & RUNS_APPLY_INTERNAL)) {
+		int k = apply_ok(s, sorted, n, done, run_ids, &nruns);
+		if (k < 0)
+			goto out;
+		applied += k;
+	}
+
+	json_t *arr = json_array();
+	for (int i = 0; i < n; i++)
+		if (!done[i]) {
+			json_array_append_new(arr, result_json(sorted[i]));
+			nslow++;
+		}
+	json = nslow ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	if (nslow && !json) {
+		log_error("cannot encode results", "n=%d", nslow);
+		goto out;
+	}
+	if (nslow) {
+		const char *ap[2] = {json, (flags & RUNS_APPLY_INTERNAL) ? "1" : "0"};
+		r = store_execp(s, "runs_apply", APPLY_SQL, 2, ap);
+		if (!r)
+			goto out;
+		int rows = PQntuples(r);
+		run_ids = xrealloc(run_ids, ((size_t)n + (size_t)rows) * sizeof *run_ids);
+		for (int i = 0; i < rows; i++) {
+			run_ids[nruns++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+			applied += (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
+			queued += (int)strtol(PQgetvalue(r, i, 2), NULL, 10);
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	qsort(run_ids, (size_t)nruns, sizeof *run_ids, cmp_ll);
+	int u = 0;
+	for (int i = 0; i < nruns; i++)
+		if (u == 0 || run_ids[u - 1] != run_ids[i])
+			run_ids[u++] = run_ids[i];
+	runs__ids_literal(&runs, run_ids, u);
+	if (u > 0 && runs__settle(s, runs.data, queued > 0) != 0)
 		goto out;
 	rc = applied;
 out:
+	PQclear(r);
 	free(json);
+	free(done);
+	free(sorted);
+	free(run_ids);
 	buf_release(&ids);
 	buf_release(&runs);
 	return rc;

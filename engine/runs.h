@@ -88,9 +88,10 @@ int runs_renew_leases(struct store *s, const long long *task_run_ids, const int 
 
 /* Returns running task runs whose lease expired to the queue as a new
  * attempt (counted against retries), or dead-letters them when none are
- * left; also enforces per-task timeouts as a backstop. Returns the number
- * reaped, or -1. */
-int runs_reap(struct store *s, int limit) __attribute__((warn_unused_result));
+ * left; with backstop set, also enforces per-task timeouts (a task still
+ * running timeout + 30 s after it started). Returns the number reaped, or
+ * -1. */
+int runs_reap(struct store *s, int limit, int backstop) __attribute__((warn_unused_result));
 
 /* Repairs what a crash left behind at engine start (runs with no active
  * task runs, task runs of finished runs, ...). Returns 0 or -1. */

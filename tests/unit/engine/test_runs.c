@@ -715,9 +715,9 @@ Test(runs, reaper_retries_expired_leases_and_late_result_is_stale)
 	long long run = trigger("wf");
 	long long id = trid(run, "a");
 	cr_assert_eq(claim(id, "host-1"), 1);
-	cr_assert_eq(runs_reap(S, 100), 0, "a live lease is not reaped");
+	cr_assert_eq(runs_reap(S, 100, 1), 0, "a live lease is not reaped");
 	exec_sql("UPDATE task_runs SET lease_expires_at = now() - interval '1 s'");
-	cr_assert_eq(runs_reap(S, 100), 1);
+	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(
 	    q("SELECT state || ' ' || retries_used FROM task_runs WHERE id = %lld", id),
 	    "retrying 1");
@@ -732,7 +732,7 @@ Test(runs, reaper_retries_expired_leases_and_late_result_is_stale)
 	cr_assert_eq(claim(id, "host-2"), 2);
 	exec_sql("UPDATE task_runs SET lease_expires_at = now() - interval '1 s'"
 	         " WHERE state = 'running'");
-	cr_assert_eq(runs_reap(S, 100), 1);
+	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(tstate(run, "a"), "dead");
 	cr_assert_str_eq(tstate(run, "b"), "upstream_failed");
 	cr_assert_str_eq(rstate(run), "failed");
@@ -750,7 +750,7 @@ Test(runs, reaper_backstop_for_hung_tasks)
 	cr_assert_eq(claim(id, "x1"), 1);
 	/* heartbeats keep the lease fresh, but the task runs far too long */
 	exec_sql("UPDATE attempts SET claimed_at = now() - interval '40 s'");
-	cr_assert_eq(runs_reap(S, 100), 1);
+	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
 	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", id), "timeout");
 	cr_assert(strstr(q("SELECT error FROM attempts WHERE task_run_id = %lld", id),

@@ -1,0 +1,146 @@
+/* The applier thread (see applier.h). */
+#include "applier.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "xalloc.h"
+
+#define IDLE_WAIT_MS   1000
+#define BACKOFF_MAX_MS 2000
+
+struct applier {
+	pthread_t thread;
+	struct ingest *g;
+	char *conninfo;
+	int batch;
+	int fd; /* eventfd: the thread adds, the loop reads */
+	atomic_int stop;
+	atomic_int failing;
+	atomic_ullong applied;
+	atomic_llong ms;
+};
+
+static void signal_loop(struct applier *a)
+{
+	uint64_t one = 1;
+	while (write(a->fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
+}
+
+static void *run(void *arg)
+{
+	struct applier *a = arg;
+	struct store *s = NULL;
+	int64_t backoff = 0;
+	int logged = 0;
+	char err[256];
+
+	while (!atomic_load(&a->stop)) {
+		for (int64_t t = 0; t < backoff && !atomic_load(&a->stop); t += 50)
+			sleep_ms(50);
+		if (atomic_load(&a->stop))
+			break;
+		if (!s) {
+			s = store_open(a->conninfo, err, sizeof err);
+			if (!s) {
+				if (!logged)
+					log_warn("applier cannot connect: retrying with backoff",
+					         "error=\"%s\"", err);
+				logged = 1;
+				atomic_store(&a->failing, 1);
+				backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+				                                                  : backoff * 2)
+				                  : 100;
+				continue;
+			}
+		}
+		if (ingest_pending(a->g) == 0) {
+			ingest_wait(a->g, IDLE_WAIT_MS);
+			continue;
+		}
+		int64_t t0 = mono_ms();
+		int n = ingest_apply(a->g, s, a->batch);
+		atomic_fetch_add(&a->ms, mono_ms() - t0);
+		if (n < 0) {
+			if (!logged)
+				log_warn("applying results failed: retrying with backoff",
+				         "error=\"%s\" buffered=%zu", store_error(s),
+				         ingest_pending(a->g));
+			logged = 1;
+			atomic_store(&a->failing, 1);
+			backoff =
+			    backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
+			            : 100;
+			continue;
+		}
+		if (logged)
+			log_info("applying results resumed", "buffered=%zu", ingest_pending(a->g));
+		logged = 0;
+		backoff = 0;
+		atomic_store(&a->failing, 0);
+		if (n > 0) {
+			atomic_fetch_add(&a->applied, (unsigned long long)n);
+			signal_loop(a);
+		}
+	}
+	store_close(s);
+	return NULL;
+}
+
+struct applier *applier_start(const char *conninfo, struct ingest *g, int batch)
+{
+	struct applier *a = xcalloc(1, sizeof *a);
+	a->g = g;
+	a->conninfo = conninfo ? xstrdup(conninfo) : NULL;
+	a->batch = batch > 0 ? batch : 500;
+	a->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (a->fd < 0 || pthread_create(&a->thread, NULL, run, a) != 0) {
+		log_error("cannot start the applier thread", "errno=%d", errno);
+		if (a->fd >= 0)
+			close(a->fd);
+		free(a->conninfo);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+int applier_fd(const struct applier *a)
+{
+	return a->fd;
+}
+
+unsigned long long applier_collect(struct applier *a, int64_t *ms)
+{
+	uint64_t v;
+	while (read(a->fd, &v, sizeof v) < 0 && errno == EINTR)
+		;
+	if (ms)
+		*ms = atomic_load(&a->ms);
+	return atomic_exchange(&a->applied, 0);
+}
+
+int applier_failing(const struct applier *a)
+{
+	return atomic_load(&a->failing);
+}
+
+void applier_stop(struct applier *a)
+{
+	if (!a)
+		return;
+	atomic_store(&a->stop, 1);
+	ingest_wake(a->g);
+	pthread_join(a->thread, NULL);
+	close(a->fd);
+	free(a->conninfo);
+	free(a);
+}
