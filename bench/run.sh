@@ -149,7 +149,10 @@ wf_start() { # wf_start [engine options...]: engine + $EXECUTORS executors, wait
 	EXEC_IDS=()
 	for i in $(seq 1 "$EXECUTORS"); do
 		port=$(free_port)
-		bg "$WORK/executor-$STACK_NO-$i.log" "$WF_BIN/wf-executor" --id "bench-$STACK_NO-x$i" \
+		# executors log warnings and errors only (a line per finished task
+		# is info), as the peers' workers log errors only
+		WF_LOG_LEVEL=${BENCH_WF_EXEC_LOG:-warn} \
+			bg "$WORK/executor-$STACK_NO-$i.log" "$WF_BIN/wf-executor" --id "bench-$STACK_NO-x$i" \
 			--listen "tcp://127.0.0.1:$port" --engine "$WF_ZMQ" --slots "${WF_SLOTS_NOW:-$SLOTS}" --insecure-plaintext
 		EXEC_PIDS+=("$LAST_PID")
 		EXEC_IDS+=("bench-$STACK_NO-x$i")

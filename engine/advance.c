@@ -172,14 +172,16 @@ static const char NOTIFY_EVENTS_SQL[] =
     "  FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) u) x"
     " GROUP BY chunk";
 
-int runs__settle(struct store *s, const char *run_ids, int work_ready)
+int runs__settle(struct store *s, const char *run_ids, int flags)
 {
 	const char *p[1] = {run_ids};
 	int queued = 0;
-	PGresult *rr = store_execp(s, "runs_rollup", ROLLUP_SQL, 1, p);
-	if (!rr)
-		return -1;
-	PQclear(rr);
+	if (!(flags & RUNS_SETTLE_NO_COPIES)) {
+		PGresult *rr = store_execp(s, "runs_rollup", ROLLUP_SQL, 1, p);
+		if (!rr)
+			return -1;
+		PQclear(rr);
+	}
 	/* Each pass moves the frontier one level; a DAG cannot be deeper than
 	 * its task count, the bound only guards against a bug looping. */
 	for (int pass = 0; pass < 10000; pass++) {
@@ -196,7 +198,7 @@ int runs__settle(struct store *s, const char *run_ids, int work_ready)
 	if (!r)
 		return -1;
 	PQclear(r);
-	if (queued > 0 || work_ready) {
+	if (queued > 0 || (flags & RUNS_SETTLE_WORK_READY)) {
 		r = store_execp(s, "runs_notify_work", "SELECT pg_notify('wf_work', '')", 0, NULL);
 		if (!r)
 			return -1;

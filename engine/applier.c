@@ -1,4 +1,4 @@
-/* The applier thread (see applier.h). */
+/* The applier threads (see applier.h). */
 #include "applier.h"
 
 #include <errno.h>
@@ -17,13 +17,15 @@
 #define BACKOFF_MAX_MS 2000
 
 struct applier {
-	pthread_t thread;
+	pthread_t *threads;
+	int nthreads;
 	struct ingest *g;
 	char *conninfo;
 	int batch;
 	int fd; /* eventfd: the thread adds, the loop reads */
 	atomic_int stop;
-	atomic_int failing;
+	atomic_int kick;    /* retry now: the loop found the database back */
+	atomic_int failing; /* threads whose last attempt failed */
 	atomic_ullong applied;
 	atomic_llong ms;
 };
@@ -40,12 +42,15 @@ static void *run(void *arg)
 	struct applier *a = arg;
 	struct store *s = NULL;
 	int64_t backoff = 0;
-	int logged = 0;
+	int logged = 0, failing = 0;
 	char err[256];
 
 	while (!atomic_load(&a->stop)) {
-		for (int64_t t = 0; t < backoff && !atomic_load(&a->stop); t += 50)
-			sleep_ms(50);
+		for (int64_t t = 0; t < backoff && !atomic_load(&a->stop); t += 20)
+			if (atomic_exchange(&a->kick, 0))
+				break;
+			else
+				sleep_ms(20);
 		if (atomic_load(&a->stop))
 			break;
 		if (!s) {
@@ -55,19 +60,24 @@ static void *run(void *arg)
 					log_warn("applier cannot connect: retrying with backoff",
 					         "error=\"%s\"", err);
 				logged = 1;
-				atomic_store(&a->failing, 1);
+				if (!failing)
+					atomic_fetch_add(&a->failing, 1);
+				failing = 1;
 				backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
 				                                                  : backoff * 2)
 				                  : 100;
 				continue;
 			}
+			if (failing)
+				atomic_fetch_sub(&a->failing, 1);
+			failing = 0;
 		}
 		if (ingest_pending(a->g) == 0) {
 			ingest_wait(a->g, IDLE_WAIT_MS);
 			continue;
 		}
 		int64_t t0 = mono_ms();
-		int n = ingest_apply(a->g, s, a->batch);
+		int n = ingest_apply_some(a->g, s, a->batch, (size_t)a->batch);
 		atomic_fetch_add(&a->ms, mono_ms() - t0);
 		if (n < 0) {
 			if (!logged)
@@ -85,30 +95,40 @@ static void *run(void *arg)
 			log_info("applying results resumed", "buffered=%zu", ingest_pending(a->g));
 		logged = 0;
 		backoff = 0;
-		atomic_store(&a->failing, 0);
+		if (failing)
+			atomic_fetch_sub(&a->failing, 1);
+		failing = 0;
 		if (n > 0) {
 			atomic_fetch_add(&a->applied, (unsigned long long)n);
 			signal_loop(a);
 		}
 	}
+	if (failing)
+		atomic_fetch_sub(&a->failing, 1);
 	store_close(s);
 	return NULL;
 }
 
-struct applier *applier_start(const char *conninfo, struct ingest *g, int batch)
+struct applier *applier_start(const char *conninfo, struct ingest *g, int batch, int threads)
 {
 	struct applier *a = xcalloc(1, sizeof *a);
 	a->g = g;
 	a->conninfo = conninfo ? xstrdup(conninfo) : NULL;
 	a->batch = batch > 0 ? batch : 500;
+	a->threads = xcalloc((size_t)(threads > 0 ? threads : 1), sizeof *a->threads);
 	a->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (a->fd < 0 || pthread_create(&a->thread, NULL, run, a) != 0) {
-		log_error("cannot start the applier thread", "errno=%d", errno);
-		if (a->fd >= 0)
-			close(a->fd);
-		free(a->conninfo);
-		free(a);
+	if (a->fd < 0) {
+		log_error("cannot create the applier's eventfd", "errno=%d", errno);
+		applier_stop(a);
 		return NULL;
+	}
+	for (int i = 0; i < (threads > 0 ? threads : 1); i++) {
+		if (pthread_create(&a->threads[i], NULL, run, a) != 0) {
+			log_error("cannot start an applier thread", "errno=%d", errno);
+			applier_stop(a);
+			return NULL;
+		}
+		a->nthreads++;
 	}
 	return a;
 }
@@ -133,14 +153,22 @@ int applier_failing(const struct applier *a)
 	return atomic_load(&a->failing);
 }
 
+void applier_kick(struct applier *a)
+{
+	atomic_store(&a->kick, 1);
+}
+
 void applier_stop(struct applier *a)
 {
 	if (!a)
 		return;
 	atomic_store(&a->stop, 1);
 	ingest_wake(a->g);
-	pthread_join(a->thread, NULL);
-	close(a->fd);
+	for (int i = 0; i < a->nthreads; i++)
+		pthread_join(a->threads[i], NULL);
+	if (a->fd >= 0)
+		close(a->fd);
+	free(a->threads);
 	free(a->conninfo);
 	free(a);
 }

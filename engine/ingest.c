@@ -33,9 +33,6 @@ struct ingest {
 	int *st_att;
 	int64_t *st_at;
 	size_t nst, capst;
-	/* scratch for runs_apply_results */
-	struct task_result *tr;
-	size_t captr;
 	int64_t full_logged_ms;
 	unsigned long long dropped_results, dropped_started, malformed;
 };
@@ -59,7 +56,6 @@ void ingest_free(struct ingest *g)
 	free(g->st_id);
 	free(g->st_att);
 	free(g->st_at);
-	free(g->tr);
 	pthread_cond_destroy(&g->cond);
 	pthread_mutex_destroy(&g->mu);
 	free(g);
@@ -258,18 +254,18 @@ static int transient(const struct store *s)
  * and drops (with an error) each one the database refuses on its own, so a
  * poison result cannot block every result behind it; its task comes back
  * through lease expiry. Returns 0, or -1 when the database went away. */
-static int isolate(struct ingest *g, struct store *s, json_t **res, size_t n)
+static int isolate(struct task_result *tr, struct store *s, json_t **res, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		to_result(res[i], &g->tr[i]);
-		if (runs_apply_results(s, &g->tr[i], 1) >= 0)
+		to_result(res[i], &tr[i]);
+		if (runs_apply_results(s, &tr[i], 1) >= 0)
 			continue;
 		if (transient(s))
 			return -1;
 		log_error("dropping a result the database refuses",
 		          "task_run_id=%lld attempt=%d executor_id=%s error=\"%s\"",
-		          g->tr[i].task_run_id, g->tr[i].attempt,
-		          g->tr[i].executor_id ? g->tr[i].executor_id : "", store_error(s));
+		          tr[i].task_run_id, tr[i].attempt,
+		          tr[i].executor_id ? tr[i].executor_id : "", store_error(s));
 	}
 	return 0;
 }
@@ -290,6 +286,7 @@ struct taken {
 	int *st_att;
 	int64_t *st_at;
 	size_t nst;
+	size_t taken; /* counted in the ingest's inflight */
 };
 
 /* Forgets the started records whose `finished` is taken too: the result
@@ -320,23 +317,33 @@ static void drop_started_of_finished(struct taken *t)
 	free(keys);
 }
 
-/* Takes everything buffered out (the loop keeps pushing meanwhile). */
-static void take(struct ingest *g, struct taken *t)
+/* Takes the oldest max results and every started record out (the loop
+ * keeps pushing meanwhile, and other appliers may take the rest). */
+static void take(struct ingest *g, struct taken *t, size_t max)
 {
 	pthread_mutex_lock(&g->mu);
-	t->res = g->res;
-	t->nres = g->nres;
+	if (g->nres <= max) {
+		t->res = g->res;
+		t->nres = g->nres;
+		g->res = NULL;
+		g->nres = g->capres = 0;
+	} else {
+		t->nres = max;
+		t->res = xmalloc(max * sizeof *t->res);
+		memcpy(t->res, g->res, max * sizeof *t->res);
+		memmove(g->res, g->res + max, (g->nres - max) * sizeof *g->res);
+		g->nres -= max;
+	}
 	t->st_id = g->st_id;
 	t->st_att = g->st_att;
 	t->st_at = g->st_at;
 	t->nst = g->nst;
-	g->res = NULL;
-	g->nres = g->capres = 0;
 	g->st_id = NULL;
 	g->st_att = NULL;
 	g->st_at = NULL;
 	g->nst = g->capst = 0;
-	g->inflight = t->nres + t->nst;
+	t->taken = t->nres + t->nst;
+	g->inflight += t->taken;
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -355,7 +362,7 @@ static void put_back(struct ingest *g, struct taken *t, size_t res_from, int sta
 	if (started_too)
 		for (size_t i = 0; i < t->nst; i++)
 			push_started_locked(g, t->st_id[i], t->st_att[i], t->st_at[i]);
-	g->inflight = 0;
+	g->inflight -= t->taken;
 	pthread_mutex_unlock(&g->mu);
 	free(t->res);
 	free(t->st_id);
@@ -365,13 +372,19 @@ static void put_back(struct ingest *g, struct taken *t, size_t res_from, int sta
 
 int ingest_apply(struct ingest *g, struct store *s, int batch)
 {
+	return ingest_apply_some(g, s, batch, (size_t)-1);
+}
+
+int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
+{
 	int applied = 0;
 	size_t done = 0;
 	struct taken t;
+	struct task_result *tr = NULL;
 
 	if (batch <= 0)
 		batch = 500;
-	take(g, &t);
+	take(g, &t, max);
 	drop_started_of_finished(&t);
 	if (t.nst > 0) {
 		if (runs_apply_started(s, t.st_id, t.st_att, t.st_at, (int)t.nst) != 0) {
@@ -386,28 +399,26 @@ int ingest_apply(struct ingest *g, struct store *s, int batch)
 		}
 		t.nst = 0;
 	}
-	if ((size_t)batch > g->captr) {
-		g->captr = (size_t)batch;
-		g->tr = xrealloc(g->tr, g->captr * sizeof *g->tr);
-	}
+	tr = xmalloc((size_t)batch * sizeof *tr); /* per call: appliers run side by side */
 	while (done < t.nres) {
 		size_t n = t.nres - done;
 		if (n > (size_t)batch)
 			n = (size_t)batch;
 		for (size_t i = 0; i < n; i++)
-			to_result(t.res[done + i], &g->tr[i]);
-		if (runs_apply_results(s, g->tr, (int)n) < 0) {
-			if (transient(s) || isolate(g, s, t.res + done, n) != 0)
+			to_result(t.res[done + i], &tr[i]);
+		if (runs_apply_results(s, tr, (int)n) < 0) {
+			if (transient(s) || isolate(tr, s, t.res + done, n) != 0)
 				break;
 		}
 		for (size_t i = 0; i < n; i++) {
 			/* before the decref: status points into the frame */
-			metrics_observe_task(g->tr[i].status, g->tr[i].duration_ms / 1000.0);
+			metrics_observe_task(tr[i].status, tr[i].duration_ms / 1000.0);
 			json_decref(t.res[done + i]);
 		}
 		done += n;
 		applied += (int)n;
 	}
+	free(tr);
 	int all = done == t.nres;
 	put_back(g, &t, done, 0);
 	return all ? applied : -1;

@@ -40,8 +40,13 @@ void ingest_wake(struct ingest *g);
  * results per transaction. Returns the number of results applied (stale
  * ones included), or -1 when the database failed: what was not applied is
  * kept for the next call. The buffers are locked only while they are taken
- * out and put back, so frames keep coming in meanwhile; one thread at a
- * time may call it. */
+ * out and put back, so frames keep coming in meanwhile. */
 int ingest_apply(struct ingest *g, struct store *s, int batch) __attribute__((warn_unused_result));
+
+/* Like ingest_apply for the oldest max results only (and every started
+ * record): several appliers, each on its own connection, may call it at
+ * once. */
+int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
+    __attribute__((warn_unused_result));
 
 #endif

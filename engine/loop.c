@@ -195,8 +195,10 @@ static void db_failed(struct loop *l, int64_t now, const char *what)
 
 static void db_ok(struct loop *l)
 {
-	if (l->db_failed_logged)
+	if (l->db_failed_logged) {
 		log_info("database work resumed", "buffered=%zu", ingest_pending(l->ing));
+		applier_kick(l->ap);
+	}
 	l->db_failed_logged = 0;
 	l->db_backoff_ms = 0;
 	l->db_retry_ms = 0;
@@ -250,7 +252,9 @@ static int db_work(struct loop *l, int64_t now, int draining, int credit_grew)
 		if (retention_sweep(l->s, l->o->retention_ms, RETENTION_BATCH) < 0)
 			log_warn("retention sweep failed", "error=%s", store_error(l->s));
 	}
-	if (now >= l->next_tick_ms) {
+	/* no reaping while buffered results cannot be applied: they may be
+	 * the results of the leases that expired meanwhile */
+	if (now >= l->next_tick_ms && !applier_failing(l->ap)) {
 		l->next_tick_ms = now + TICK_MS;
 		t0 = mono_ms();
 		/* timeouts (the backstop reads every running task's spec) every
@@ -317,7 +321,7 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 		goto out;
 	l.reg = reg_new(l.zctx, o->heartbeat_ms);
 	l.ing = ingest_new(o->max_buffer);
-	l.ap = applier_start(o->conninfo, l.ing, o->batch);
+	l.ap = applier_start(o->conninfo, l.ing, o->batch, o->appliers);
 	if (!l.ap)
 		goto out;
 	l.disp = disp_new(&dopts);

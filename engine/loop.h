@@ -19,6 +19,7 @@ struct loop_opts {
 	int64_t lease_ms;
 	int64_t heartbeat_ms; /* expected executor heartbeat interval */
 	int batch;            /* results per transaction, task runs per claim */
+	int appliers;         /* applier threads (applier.h); 0 = 1 */
 	int poll_ms;          /* longest wait without a wake-up */
 	size_t max_buffer;    /* results buffered while the database is away */
 	int64_t retention_ms; /* finished runs and events older than this are

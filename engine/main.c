@@ -63,6 +63,8 @@ static void usage(FILE *f)
 	       "  --heartbeat DURATION expected executor heartbeat interval; an executor is\n"
 	       "                       lost after 3 missed (default 10s)\n"
 	       "  --batch N            results per transaction, task runs per claim (default 500)\n"
+	       "  --appliers N         threads applying results, a database connection each\n"
+	       "                       (default 2)\n"
 	       "  --poll-ms N          longest wait between looks for work (default 200)\n"
 	       "  --migrate            apply schema migrations at start\n"
 	       "  --rate-limit N       API requests a second per token or address (default 50;\n"
@@ -227,6 +229,7 @@ int main(int argc, char **argv)
 		O_TLS_CERT,
 		O_TLS_KEY,
 		O_RETENTION,
+		O_APPLIERS,
 		O_HELP
 	};
 	static const struct option longopts[] = {
@@ -239,6 +242,7 @@ int main(int argc, char **argv)
 	    {"lease", required_argument, NULL, O_LEASE},
 	    {"heartbeat", required_argument, NULL, O_HB},
 	    {"batch", required_argument, NULL, O_BATCH},
+	    {"appliers", required_argument, NULL, O_APPLIERS},
 	    {"poll-ms", required_argument, NULL, O_POLL},
 	    {"migrate", no_argument, NULL, O_MIGRATE},
 	    {"rate-limit", required_argument, NULL, O_RATE},
@@ -255,6 +259,7 @@ int main(int argc, char **argv)
 	const char *http = "127.0.0.1:8080", *zmq = "tcp://127.0.0.1:5555", *web = NULL;
 	char *id = NULL, *web_default = NULL;
 	int insecure = 0, remote = 0, batch = 500, poll_ms = 200, do_migrate = 0, rc = 1, c;
+	int appliers = 2;
 	int64_t lease_ms = 30000, heartbeat_ms = 10000;
 	struct store *s = NULL;
 	struct api *api = NULL;
@@ -305,6 +310,10 @@ int main(int argc, char **argv)
 			break;
 		case O_BATCH:
 			if (int_opt("--batch", optarg, 1, 100000, &batch) != 0)
+				goto usage_error;
+			break;
+		case O_APPLIERS:
+			if (int_opt("--appliers", optarg, 1, 16, &appliers) != 0)
 				goto usage_error;
 			break;
 		case O_POLL:
@@ -450,8 +459,9 @@ int main(int argc, char **argv)
 	}
 	log_info("engine started",
 	         "engine_id=%s http=%s zmq=%s lease_ms=%lld heartbeat_ms=%lld "
-	         "batch=%d poll_ms=%d",
-	         id, http, zmq, (long long)lease_ms, (long long)heartbeat_ms, batch, poll_ms);
+	         "batch=%d appliers=%d poll_ms=%d",
+	         id, http, zmq, (long long)lease_ms, (long long)heartbeat_ms, batch, appliers,
+	         poll_ms);
 
 	struct loop_opts lo = {
 	    .zmq_endpoint = zmq,
@@ -460,6 +470,7 @@ int main(int argc, char **argv)
 	    .lease_ms = lease_ms,
 	    .heartbeat_ms = heartbeat_ms,
 	    .batch = batch,
+	    .appliers = appliers,
 	    .poll_ms = poll_ms,
 	    .max_buffer = 100000,
 	    .retention_ms = retention_ms,

@@ -109,7 +109,8 @@ static const char APPLY_SQL[] =
     "  finished_at = CASE WHEN cur.to_state IN (" RUNS_FINAL ") THEN now() END,"
     "  updated_at = now()"
     " FROM cur WHERE tr.id = cur.id"
-    " RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error, cur.workflow_id, cur.task"
+    " RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error, cur.workflow_id, cur.task,"
+    "  tr.target_executor IS NOT NULL AS copy"
     "), att AS ("
     " UPDATE attempts a SET state = cur.att_state,"
     "  executor_id = coalesce(a.executor_id, cur.executor_id),"
@@ -147,7 +148,8 @@ static const char APPLY_SQL[] =
     " SELECT 'task_run.state', workflow_id, run_id, id,"
     "  jsonb_build_object('from', 'running', 'to', state, 'attempt', attempt) FROM upd"
     ")"
-    " SELECT run_id, count(*), count(*) FILTER (WHERE state = 'queued') FROM upd"
+    " SELECT run_id, count(*), count(*) FILTER (WHERE state = 'queued'),"
+    "  count(*) FILTER (WHERE copy) FROM upd"
     " GROUP BY run_id ORDER BY run_id";
 
 /* The common case, kept apart from APPLY_SQL: `succeeded` for the current
@@ -170,25 +172,33 @@ static const char APPLY_OK_SQL[] =
     "   ELSE now() END AS finished_at"
     " FROM x JOIN task_runs tr ON tr.id = x.id"
     " WHERE tr.attempt = x.attempt AND tr.state = 'running'"
-    " ORDER BY tr.id FOR UPDATE OF tr"
+    /* No FOR UPDATE: the runs are locked (nothing else finishes their
+     * task runs), and a row a lease renewal holds is waited for and its
+     * new version checked again by the conditions below. In id order, as
+     * every statement that locks task runs. */
+    " ORDER BY tr.id"
     "), upd AS ("
     " UPDATE task_runs tr SET state = 'succeeded', outputs = cur.outputs, error = NULL,"
     "  wait_reason = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()"
-    " FROM cur WHERE tr.id = cur.id"
-    " RETURNING tr.id, tr.run_id, tr.attempt"
+    " FROM cur WHERE tr.id = cur.id AND tr.state = 'running' AND tr.attempt = cur.attempt"
+    /* what att and attins need, from the rows actually updated (a join
+     * of cur with upd would be a nested loop: CTEs have no statistics) */
+    " RETURNING tr.id, tr.run_id, tr.attempt, tr.target_executor IS NOT NULL AS copy,"
+    "  cur.executor_id, cur.exit_code, cur.http_status, cur.output, cur.duration_ms,"
+    "  cur.started_at, cur.finished_at"
     "), att AS ("
     " UPDATE attempts a SET state = 'succeeded',"
     "  executor_id = coalesce(a.executor_id, cur.executor_id),"
     "  started_at = coalesce(a.started_at, cur.started_at), finished_at = cur.finished_at,"
     "  exit_code = cur.exit_code, http_status = cur.http_status,"
     "  duration_ms = cur.duration_ms, output = cur.output, error = NULL"
-    " FROM cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
+    " FROM upd cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
     "), attins AS ("
     " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
     "  finished_at, exit_code, http_status, duration_ms, output)"
     " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded', cur.started_at,"
     "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
-    " FROM cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
+    " FROM upd cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
     "  AND a.attempt = cur.attempt AND NOT a.stale)"
     "), ev AS ("
     " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
@@ -196,7 +206,7 @@ static const char APPLY_OK_SQL[] =
     "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', upd.attempt)"
     " FROM upd JOIN runs r ON r.id = upd.run_id"
     ")"
-    " SELECT id, run_id FROM upd";
+    " SELECT id, run_id, copy FROM upd";
 
 static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
                                            "breaker_open", "rejected", "lost",    "backstop"};
@@ -342,10 +352,11 @@ static char *ok_outputs(const struct task_result *r, int *ok)
 }
 
 /* Applies what APPLY_OK_SQL can of res (sorted by id and attempt). Marks
- * the applied ones in done[], appends their run ids to runs. Returns the
- * number applied, or -1. */
+ * the applied ones in done[], appends their run ids to runs and counts the
+ * broadcast copies among them in *copies. Returns the number applied, or
+ * -1. */
 static int apply_ok(struct store *s, const struct task_result **res, int n, char *done,
-                    long long *runs, int *nruns)
+                    long long *runs, int *nruns, int *copies)
 {
 	struct buf a[10];
 	int m = 0, rc = -1;
@@ -399,6 +410,7 @@ static int apply_ok(struct store *s, const struct task_result **res, int n, char
 	for (int j = 0; j < rc; j++) {
 		long long id = strtoll(PQgetvalue(r, j, 0), NULL, 10);
 		runs[(*nruns)++] = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+		*copies += PQgetvalue(r, j, 2)[0] == 't';
 		/* the first succeeded report of that id (the one sent) */
 		for (int i = 0; i < n; i++)
 			if (res[i]->task_run_id == id && !done[i] && res[i]->status &&
@@ -422,7 +434,7 @@ static int cmp_ll(const void *a, const void *b)
 
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
 {
-	int rc = -1, applied = 0, queued = 0, nruns = 0, nslow = 0;
+	int rc = -1, applied = 0, queued = 0, nruns = 0, nslow = 0, copies = 0;
 	char *json = NULL, *done = NULL;
 	PGresult *r = NULL;
 	struct buf ids, runs;
@@ -453,7 +465,7 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 	done = xcalloc((size_t)n, 1);
 	run_ids = xmalloc((size_t)n * sizeof *run_ids);
 	if (!(flags & RUNS_APPLY_INTERNAL)) {
-		int k = apply_ok(s, sorted, n, done, run_ids, &nruns);
+		int k = apply_ok(s, sorted, n, done, run_ids, &nruns, &copies);
 		if (k < 0)
 			goto out;
 		applied += k;
@@ -482,6 +494,7 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 			run_ids[nruns++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
 			applied += (int)strtol(PQgetvalue(r, i, 1), NULL, 10);
 			queued += (int)strtol(PQgetvalue(r, i, 2), NULL, 10);
+			copies += (int)strtol(PQgetvalue(r, i, 3), NULL, 10);
 		}
 		PQclear(r);
 		r = NULL;
@@ -492,7 +505,9 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 		if (u == 0 || run_ids[u - 1] != run_ids[i])
 			run_ids[u++] = run_ids[i];
 	runs__ids_literal(&runs, run_ids, u);
-	if (u > 0 && runs__settle(s, runs.data, queued > 0) != 0)
+	int settle =
+	    (queued > 0 ? RUNS_SETTLE_WORK_READY : 0) | (copies ? 0 : RUNS_SETTLE_NO_COPIES);
+	if (u > 0 && runs__settle(s, runs.data, settle) != 0)
 		goto out;
 	rc = applied;
 out:

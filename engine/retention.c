@@ -12,10 +12,15 @@
  * being resumed, say): they are simply taken by a later sweep. Runs are
  * picked through the runs_finished partial index. */
 static const char runs_sql[] =
-    "DELETE FROM runs WHERE id IN (SELECT id FROM runs"
+    "WITH d AS (DELETE FROM runs WHERE id IN (SELECT id FROM runs"
     " WHERE finished_at IS NOT NULL AND finished_at < now() - $1::bigint * interval '1 ms'"
     "  AND state IN ('succeeded', 'failed', 'cancelled')"
-    " ORDER BY finished_at LIMIT $2::int FOR UPDATE SKIP LOCKED)";
+    " ORDER BY finished_at LIMIT $2::int FOR UPDATE SKIP LOCKED) RETURNING id),"
+    /* task runs and dead letters go by ON DELETE CASCADE; attempts have no
+     * foreign key (migration 011: its check cost more than the insert) */
+    " a AS (DELETE FROM attempts WHERE task_run_id IN (SELECT tr.id FROM task_runs tr"
+    "  JOIN d ON tr.run_id = d.id))"
+    " SELECT count(*) FROM d";
 
 /* The oldest events by id (the primary key; ids are handed out in
  * insertion order, so these are the oldest by time too) that are past the
@@ -34,7 +39,9 @@ static long sweep(struct store *s, const char *name, const char *sql, const char
 		PGresult *r = store_execp(s, name, sql, 2, p);
 		if (!r)
 			return -1;
-		long n = strtol(PQcmdTuples(r), NULL, 10);
+		/* a DELETE's count, or the count a statement selects */
+		long n = PQntuples(r) == 1 ? strtol(PQgetvalue(r, 0, 0), NULL, 10)
+		                           : strtol(PQcmdTuples(r), NULL, 10);
 		PQclear(r);
 		total += n;
 		if (n < batch)

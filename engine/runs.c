@@ -510,7 +510,7 @@ int runs_resume(struct store *s, long long run_id, const char *from_task, const 
 	}
 	char lit[48];
 	snprintf(lit, sizeof lit, "{%lld}", run_id);
-	if (runs__settle(s, lit, 1) != 0 || store_commit(s) != 0) {
+	if (runs__settle(s, lit, RUNS_SETTLE_WORK_READY) != 0 || store_commit(s) != 0) {
 		runs__db_error(e, s, "resuming the run");
 		goto out;
 	}

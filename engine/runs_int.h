@@ -36,12 +36,17 @@ void runs__db_error(struct wf_err *e, struct store *s, const char *what);
  * '?') and at most max bytes long, cut on a character boundary. */
 char *runs__clean_text(const char *s, size_t max);
 
-/* Inside an open transaction whose runs rows are locked: queues or skips
- * pending task runs whose upstreams became final (transitively), completes
- * runs whose task runs are all final (events, outbox), and sends the NOTIFYs
- * (wf_work when work became ready or work_ready was set, wf_events with the
- * run ids). run_ids is a bigint[] literal. Returns 0 or -1. */
-int runs__settle(struct store *s, const char *run_ids, int work_ready)
+/* Flags of runs__settle. */
+#define RUNS_SETTLE_WORK_READY 1 /* send wf_work even when nothing was queued */
+#define RUNS_SETTLE_NO_COPIES  2 /* no broadcast copy became final: no roll-up */
+
+/* Inside an open transaction whose runs rows are locked: rolls broadcast
+ * copies up into their parents, queues or skips pending task runs whose
+ * upstreams became final (transitively), completes runs whose task runs are
+ * all final (events, outbox), and sends the NOTIFYs (wf_work when work
+ * became ready or RUNS_SETTLE_WORK_READY, wf_events with the run ids).
+ * run_ids is a bigint[] literal. Returns 0 or -1. */
+int runs__settle(struct store *s, const char *run_ids, int flags)
     __attribute__((warn_unused_result));
 
 /* Flags of runs__apply. */

@@ -854,7 +854,10 @@ Test(api2, retention_deletes_only_old_finished_runs)
 	              new_done);
 	sql(q);
 	free(q);
-	q = xasprintf("UPDATE events SET at = now() - interval '40 days' WHERE run_id = %lld",
+	/* events are swept oldest first by id, stopping at the first young
+	 * one: age the old run's events and everything written before them */
+	q = xasprintf("UPDATE events SET at = now() - interval '40 days' WHERE id <= (SELECT "
+	              "max(id) FROM events WHERE run_id = %lld)",
 	              old_done);
 	sql(q);
 	free(q);
