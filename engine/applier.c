@@ -72,10 +72,11 @@ static void *run(void *arg)
 				atomic_fetch_sub(&a->failing, 1);
 			failing = 0;
 		}
-		if (ingest_pending(a->g) == 0) {
-			ingest_wait(a->g, IDLE_WAIT_MS);
-			continue;
-		}
+		/* returns at once when results are waiting to be taken (not
+		 * merely in another applier's hands: that would spin) */
+		ingest_wait(a->g, IDLE_WAIT_MS);
+		if (atomic_load(&a->stop))
+			break;
 		int64_t t0 = mono_ms();
 		int n = ingest_apply_some(a->g, s, a->batch, (size_t)a->batch);
 		atomic_fetch_add(&a->ms, mono_ms() - t0);

@@ -18,7 +18,7 @@
 /* The buffers are shared by the loop (which pushes) and the applier
  * thread (which takes them out in ingest_apply): mu guards every field
  * below it; cond is signalled when something was pushed or on
- * ingest_wake. */
+ * ingest_wake (after which no wait blocks: it is the appliers' stop). */
 struct ingest {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -83,7 +83,6 @@ void ingest_wait(struct ingest *g, int timeout_ms)
 	while (!g->woken && g->nres + g->nst == 0)
 		if (pthread_cond_timedwait(&g->cond, &g->mu, &ts) != 0)
 			break;
-	g->woken = 0;
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -289,31 +288,31 @@ struct taken {
 	size_t taken; /* counted in the ingest's inflight */
 };
 
-/* Forgets the started records whose `finished` is taken too: the result
- * carries started_ms and sets the attempt's started_at itself, so applying
- * `started` first would only update the same rows twice (most short tasks
- * report both within one batch). */
-static void drop_started_of_finished(struct taken *t)
+/* Forgets the buffered started records whose `finished` is buffered too
+ * (called with mu held): the result carries started_ms and sets the
+ * attempt's started_at itself, so applying `started` first would only
+ * update the same rows twice (most short tasks report both at once). */
+static void drop_started_of_finished(struct ingest *g)
 {
-	if (t->nst == 0 || t->nres == 0)
+	if (g->nst == 0 || g->nres == 0)
 		return;
-	long long *keys = xmalloc(t->nres * 2 * sizeof *keys);
-	for (size_t i = 0; i < t->nres; i++) {
-		keys[2 * i] = json_integer_value(json_object_get(t->res[i], "task_run_id"));
-		keys[2 * i + 1] = json_integer_value(json_object_get(t->res[i], "attempt"));
+	long long *keys = xmalloc(g->nres * 2 * sizeof *keys);
+	for (size_t i = 0; i < g->nres; i++) {
+		keys[2 * i] = json_integer_value(json_object_get(g->res[i], "task_run_id"));
+		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i], "attempt"));
 	}
-	qsort(keys, t->nres, 2 * sizeof *keys, cmp_key);
+	qsort(keys, g->nres, 2 * sizeof *keys, cmp_key);
 	size_t k = 0;
-	for (size_t i = 0; i < t->nst; i++) {
-		long long key[2] = {t->st_id[i], t->st_att[i]};
-		if (bsearch(key, keys, t->nres, 2 * sizeof *keys, cmp_key))
+	for (size_t i = 0; i < g->nst; i++) {
+		long long key[2] = {g->st_id[i], g->st_att[i]};
+		if (bsearch(key, keys, g->nres, 2 * sizeof *keys, cmp_key))
 			continue;
-		t->st_id[k] = t->st_id[i];
-		t->st_att[k] = t->st_att[i];
-		t->st_at[k] = t->st_at[i];
+		g->st_id[k] = g->st_id[i];
+		g->st_att[k] = g->st_att[i];
+		g->st_at[k] = g->st_at[i];
 		k++;
 	}
-	t->nst = k;
+	g->nst = k;
 	free(keys);
 }
 
@@ -322,6 +321,7 @@ static void drop_started_of_finished(struct taken *t)
 static void take(struct ingest *g, struct taken *t, size_t max)
 {
 	pthread_mutex_lock(&g->mu);
+	drop_started_of_finished(g); /* against every buffered result */
 	if (g->nres <= max) {
 		t->res = g->res;
 		t->nres = g->nres;
@@ -385,7 +385,6 @@ int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
 	if (batch <= 0)
 		batch = 500;
 	take(g, &t, max);
-	drop_started_of_finished(&t);
 	if (t.nst > 0) {
 		if (runs_apply_started(s, t.st_id, t.st_att, t.st_at, (int)t.nst) != 0) {
 			if (transient(s)) {

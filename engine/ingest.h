@@ -31,8 +31,9 @@ void ingest_push_result(struct ingest *g, json_t *finished);
 /* Results and started records waiting to be applied, or being applied. */
 size_t ingest_pending(struct ingest *g);
 
-/* Blocks until something is buffered, ingest_wake is called, or timeout_ms
- * passed (the applier thread's wait). */
+/* Blocks until something is buffered (and not taken yet), timeout_ms
+ * passed, or ingest_wake was called: from then on it never blocks (the
+ * appliers' stop). */
 void ingest_wait(struct ingest *g, int timeout_ms);
 void ingest_wake(struct ingest *g);
 
