@@ -68,6 +68,7 @@ static void *run(void *arg)
 				                  : 100;
 				continue;
 			}
+			store_session(s, STORE_ENGINE_SESSION);
 			if (failing)
 				atomic_fetch_sub(&a->failing, 1);
 			failing = 0;

@@ -6,6 +6,15 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+/* The session settings of the engine's own connections (the loop's and the
+ * appliers'): every statement there is driven by an index. On empty or
+ * freshly truncated tables the planner's estimates make a sequential scan
+ * look cheaper, and the generic plan a prepared statement keeps then reads
+ * the whole table on every call as it grows, until autovacuum's next
+ * ANALYZE (a minute or more): 4 ms per results batch at 6,000 runs in the
+ * benchmark, where an index probe takes 0.2 ms. */
+#define STORE_ENGINE_SESSION "SET enable_seqscan = off"
+
 struct store;
 
 /* The connection string: WF_DATABASE_URL when set, else "" (libpq's PG*
@@ -16,6 +25,9 @@ const char *store_default_conninfo(void);
  * NULL with a message in err. */
 struct store *store_open(const char *conninfo, char *err, size_t errlen);
 void store_close(struct store *s);
+/* Settings for this connection (e.g. "SET enable_seqscan = off"): run now
+ * and again after every reconnect. NULL clears them. */
+void store_session(struct store *s, const char *sql);
 /* The live connection (borrowed), reconnecting first when it was lost.
  * Returns NULL when the database cannot be reached right now. */
 PGconn *store_conn(struct store *s);
