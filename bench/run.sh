@@ -460,9 +460,12 @@ if phase_on recovery; then
 	rec=$(q $WF_DB "WITH v AS (SELECT task_run_id, attempt FROM bench_victims),
 	    nxt AS (SELECT v.task_run_id, min(a.started_at) AS restarted FROM v LEFT JOIN attempts a
 	            ON a.task_run_id = v.task_run_id AND a.attempt > v.attempt AND a.started_at IS NOT NULL GROUP BY v.task_run_id),
-	    d AS (SELECT extract(epoch FROM restarted - to_timestamp($tkill)) * 1000 AS ms FROM nxt)
+	    d AS (SELECT extract(epoch FROM restarted - to_timestamp($tkill)) * 1000 AS ms FROM nxt),
+	    rq AS (SELECT extract(epoch FROM a.finished_at - to_timestamp($tkill)) * 1000 AS ms FROM v
+	           JOIN attempts a ON a.task_run_id = v.task_run_id AND a.attempt = v.attempt AND NOT a.stale)
 	  SELECT json_build_object(
 	    'victim_tasks', (SELECT count(*) FROM v),
+	    'requeued_max_ms', (SELECT round(max(ms)::numeric, 1) FROM rq),
 	    'restarted', (SELECT count(ms) FROM d),
 	    'recovery_p50_ms', (SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::numeric, 1) FROM d),
 	    'recovery_max_ms', (SELECT round(max(ms)::numeric, 1) FROM d),

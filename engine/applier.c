@@ -24,7 +24,7 @@ struct applier {
 	int batch;
 	int fd; /* eventfd: the thread adds, the loop reads */
 	atomic_int stop;
-	atomic_int kick;    /* retry now: the loop found the database back */
+	atomic_uint kick;   /* bumped when the loop found the database back */
 	atomic_int failing; /* threads whose last attempt failed */
 	atomic_ullong applied;
 	atomic_llong ms;
@@ -43,14 +43,17 @@ static void *run(void *arg)
 	struct store *s = NULL;
 	int64_t backoff = 0;
 	int logged = 0, failing = 0;
+	unsigned kick = atomic_load(&a->kick);
 	char err[256];
 
 	while (!atomic_load(&a->stop)) {
-		for (int64_t t = 0; t < backoff && !atomic_load(&a->stop); t += 20)
-			if (atomic_exchange(&a->kick, 0))
+		/* the backoff ends early on stop or on the loop's kick */
+		for (int64_t t = 0; t < backoff && !atomic_load(&a->stop); t += 20) {
+			if (atomic_load(&a->kick) != kick)
 				break;
-			else
-				sleep_ms(20);
+			sleep_ms(20);
+		}
+		kick = atomic_load(&a->kick);
 		if (atomic_load(&a->stop))
 			break;
 		if (!s) {
@@ -87,7 +90,9 @@ static void *run(void *arg)
 				         "error=\"%s\" buffered=%zu", store_error(s),
 				         ingest_pending(a->g));
 			logged = 1;
-			atomic_store(&a->failing, 1);
+			if (!failing)
+				atomic_fetch_add(&a->failing, 1);
+			failing = 1;
 			backoff =
 			    backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
 			            : 100;
@@ -157,7 +162,7 @@ int applier_failing(const struct applier *a)
 
 void applier_kick(struct applier *a)
 {
-	atomic_store(&a->kick, 1);
+	atomic_fetch_add(&a->kick, 1);
 }
 
 void applier_stop(struct applier *a)

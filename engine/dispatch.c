@@ -621,6 +621,9 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	if (store_begin(s) != 0)
 		goto out;
 	in_tx = 1;
+	/* index-driven plans only (store.h, STORE_ENGINE_SESSION) */
+	if (store_cmd(s, "SET LOCAL enable_seqscan = off", 0, NULL) != 0)
+		goto out;
 	const char *cp[4] = {pool, nbuf, execs.data, labels.data};
 	/* Not prepared: a generic plan made while the queue was small (at
 	 * start) can probe runs with a sequential scan per candidate, which

@@ -316,7 +316,6 @@ int loop_run(const struct loop_opts *o, struct store *s, volatile sig_atomic_t *
 	memset(&l, 0, sizeof l);
 	l.o = o;
 	l.s = s;
-	store_session(s, STORE_ENGINE_SESSION);
 	l.zctx = zmq_ctx_new();
 	if (!l.zctx || open_pull(&l) != 0)
 		goto out;

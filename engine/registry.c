@@ -629,12 +629,29 @@ int reg_flush(struct reg *r, struct store *s, int heartbeats)
 			e->state_dirty = 0;
 		}
 		if (e->state_dirty) {
-			const char *p[2] = {e->id, state_name(e->state)};
-			if (execp_cmd(s, "reg_state",
-			              "UPDATE executors SET state = $2, last_heartbeat = CASE WHEN "
-			              "$2 IN ('online', 'draining') THEN now() ELSE last_heartbeat "
-			              "END WHERE id = $1",
-			              2, p) != 0)
+			/* heard of by no engine for two intervals: an engine that
+			 * still hears it wrote its row within an interval and a
+			 * flush (rows are written once a second) */
+			char quiet[24];
+			snprintf(quiet, sizeof quiet, "%lld", (long long)(2 * r->heartbeat_ms));
+			const char *p[3] = {e->id, state_name(e->state), quiet};
+			/* An executor found lost gives its tasks back at once: their
+			 * leases end now (the reaper requeues them on its next tick)
+			 * instead of when they would have run out. Only when no engine
+			 * has heard from it either (its row's last heartbeat, which
+			 * every engine writes): cut off from this engine alone, it may
+			 * still be running them for another one, which renews them. */
+			if (execp_cmd(
+			        s, "reg_state",
+			        "WITH e AS (UPDATE executors SET state = $2, last_heartbeat = "
+			        "CASE WHEN $2 IN ('online', 'draining') THEN now() ELSE "
+			        "last_heartbeat END WHERE id = $1 RETURNING id) "
+			        "UPDATE task_runs SET lease_expires_at = now() "
+			        "WHERE $2 = 'lost' AND state = 'running' AND executor_id = $1 "
+			        "AND lease_expires_at > now() AND (SELECT x.last_heartbeat "
+			        "FROM executors x WHERE x.id = $1) < now() - $3::bigint * "
+			        "interval '1 millisecond'",
+			        3, p) != 0)
 				return -1;
 			e->state_dirty = 0;
 		}

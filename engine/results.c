@@ -206,7 +206,7 @@ static const char APPLY_OK_SQL[] =
     "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', upd.attempt)"
     " FROM upd JOIN runs r ON r.id = upd.run_id"
     ")"
-    " SELECT id, run_id, copy FROM upd";
+    " SELECT id, run_id, copy, attempt FROM upd";
 
 static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
                                            "breaker_open", "rejected", "lost",    "backstop"};
@@ -411,10 +411,12 @@ static int apply_ok(struct store *s, const struct task_result **res, int n, char
 		long long id = strtoll(PQgetvalue(r, j, 0), NULL, 10);
 		runs[(*nruns)++] = strtoll(PQgetvalue(r, j, 1), NULL, 10);
 		*copies += PQgetvalue(r, j, 2)[0] == 't';
-		/* the first succeeded report of that id (the one sent) */
+		int att = (int)strtol(PQgetvalue(r, j, 3), NULL, 10);
+		/* the first succeeded report of that attempt (the one sent; a
+		 * duplicate after it goes to APPLY_SQL and is recorded there) */
 		for (int i = 0; i < n; i++)
-			if (res[i]->task_run_id == id && !done[i] && res[i]->status &&
-			    strcmp(res[i]->status, "succeeded") == 0) {
+			if (res[i]->task_run_id == id && res[i]->attempt == att && !done[i] &&
+			    res[i]->status && strcmp(res[i]->status, "succeeded") == 0) {
 				done[i] = 1;
 				break;
 			}

@@ -69,6 +69,17 @@ count_tap() { # file name rc
 	fi
 }
 
+# Run on its own, this script does not build: say so when the binaries it
+# is about to test are older than the sources (make unit-test / make test
+# build first).
+stale=$(find common dsl engine executor cli tests/unit migrations -newer "$B/libwfengine.a" \
+	\( -name '*.c' -o -name '*.h' -o -name '*.sql' \) 2>/dev/null | head -n 3 | tr '\n' ' ')
+case " $SUITES " in *" unit "*)
+	old=$(find "$B/tests/engine" -name 'test_*' -type f ! -newer "$B/libwfengine.a" 2>/dev/null | head -n 1)
+	[ -n "$old" ] && stale+="$old (older than $B/libwfengine.a)" ;;
+esac
+[ -n "$stale" ] && echo "warning: testing old binaries: newer sources or libraries than the binaries: $stale; make unit-test or make test build first" >&2
+
 for suite in $SUITES; do
 	case $suite in
 	unit)

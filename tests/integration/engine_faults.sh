@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults: an executor killed mid-task, a frozen executor whose late result
 # is stale, the engine killed -9 and restarted, PostgreSQL restarted under a
-# running engine, and SIGTERM draining.
+# running engine (and an executor killed after it), and SIGTERM draining.
 . "$(dirname "$0")/../lib/harness.sh"
 it_setup engine_faults
 it_engine --insecure-local --lease 3s --heartbeat 1s --poll-ms 100 || exit 1
@@ -106,6 +106,20 @@ wait_run_final 40 "$run"
 check "database restart: run succeeded" test "$(run_state "$run")" = succeeded
 check "database restart: results buffered, not lost (no task ran twice)" test "$(psql_q "SELECT max(attempt) FROM task_runs WHERE run_id = $run")" = 1
 check "database restart: engine reported the outage and the recovery" grep -q "database work resumed" "$D"/engine-*.log
+# the appliers failed during the outage: the reaper (held back meanwhile)
+# must work again once they recover. (The API's pooled connections died
+# with the server: the first request on each answers 503, hence the retry.)
+run=""
+for _ in 1 2 3 4 5 6; do
+	run=$(it_trigger killexec)
+	[ -n "$run" ] && break
+	sleep 0.5
+done
+wait_for 10 out_eq running tr_q "$run" work state
+victim=$(tr_q "$run" work executor_id)
+kill -9 "$(pid_of "$victim")"
+wait_run_final 30 "$run"
+check "database restart: expired leases are reaped again afterwards" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
 
 # ------------------------------------------------------------ SIGTERM drain
 kill -TERM "$ENGINE_PID"
@@ -113,3 +127,28 @@ wait_for 15 bash -c "! kill -0 $ENGINE_PID 2>/dev/null"
 wait "$ENGINE_PID"
 check "SIGTERM: engine drained and exited 0" test $? = 0
 check "SIGTERM: logged the drain" grep -q "draining" "$D"/engine-*.log
+
+# ------------------------- a lost executor's tasks come back before the lease
+# A long lease (60 s): the task comes back when the executor is found lost
+# (3 heartbeats, 6 s), not when the lease would run out.
+kill -TERM "$K1" "$K2" "$K3" 2>/dev/null # only k5 and k6 below
+IT_HTTP_PORT=$IT_HTTP_PORT_USED IT_ZMQ_PORT=$IT_ZMQ_PORT_USED it_engine --insecure-local --lease 60s --heartbeat 2s --poll-ms 100
+check "long lease: engine started again" test $? = 0
+it_executor k5 --heartbeat-ms 1000 --slots 1
+K5=$EXECUTOR_PID
+it_executor k6 --heartbeat-ms 1000 --slots 1
+K6=$EXECUTOR_PID
+pid_of() { case $1 in k5) echo "$K5" ;; k6) echo "$K6" ;; esac; }
+wait_for 10 out_ge 2 psql_q "SELECT count(*) FROM executors WHERE id IN ('k5', 'k6') AND state = 'online'"
+run=$(it_trigger killexec)
+wait_for 20 out_eq running tr_q "$run" work state
+victim=$(tr_q "$run" work executor_id)
+if [ "$victim" = k5 ] || [ "$victim" = k6 ]; then
+	kill -9 "$(pid_of "$victim")"
+	t0=$SECONDS
+	wait_run_final 30 "$run"
+	check "long lease: a killed executor's task ran again before its 60 s lease ($((SECONDS - t0))s)" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
+else
+	kill -9 "$(pid_of "$victim")" 2>/dev/null
+	check "long lease: the task went to k5 or k6 (it went to $victim)" false
+fi

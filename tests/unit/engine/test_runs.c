@@ -576,6 +576,25 @@ Test(runs, stale_result_is_recorded_and_ignored)
 	cr_assert_str_eq(rstate(run), "succeeded");
 }
 
+Test(runs, stale_and_current_success_in_one_batch)
+{
+	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 3))));
+	long long run = trigger("wf");
+	long long id = trid(run, "a");
+	cr_assert_eq(run_task(run, "a", "failed"), 1);
+	cr_assert_eq(claim(id, "x2"), 2);
+	/* attempt 1's late success and attempt 2's, in one batch: the second
+	 * is applied, the first recorded stale */
+	struct task_result r[2] = {result(id, 1, "succeeded"), result(id, 2, "succeeded")};
+	cr_assert_eq(runs_apply_results(S, r, 2), 1);
+	cr_assert_str_eq(tstate(run, "a"), "succeeded");
+	cr_assert_str_eq(q("SELECT string_agg(attempt || ' ' || state || ' ' || stale, ', '"
+	                   " ORDER BY attempt, stale) FROM attempts WHERE task_run_id = %lld",
+	                   id),
+	                 "1 failed false, 1 succeeded true, 2 succeeded false");
+	cr_assert_str_eq(rstate(run), "succeeded");
+}
+
 Test(runs, duplicate_result_applied_once)
 {
 	submit_new(dag("wf", json_pack("[o,o]", task("a", "", NULL, 3), task("b", "a", NULL, 0))));
