@@ -621,9 +621,6 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	if (store_begin(s) != 0)
 		goto out;
 	in_tx = 1;
-	/* index-driven plans only (store.h, STORE_ENGINE_SESSION) */
-	if (store_cmd(s, "SET LOCAL enable_seqscan = off", 0, NULL) != 0)
-		goto out;
 	const char *cp[4] = {pool, nbuf, execs.data, labels.data};
 	/* Not prepared: a generic plan made while the queue was small (at
 	 * start) can probe runs with a sequential scan per candidate, which
@@ -631,6 +628,14 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	 * the tables' current size; planning costs about 1 ms per batch. */
 	claim = store_exec(s, d->claim_sql, 4, cp);
 	if (!claim)
+		goto out;
+	/* The statements after the claim (mark, fan-out, outputs) are prepared
+	 * and index-driven: no sequential scans for them (store.h,
+	 * STORE_ENGINE_SESSION). Not for the claim itself, planned per call:
+	 * with a million freshly loaded workflows and tasks not yet analyzed,
+	 * pricing sequential scans out made its per-candidate subquery walk
+	 * whole indexes (0.5 s a claim). */
+	if (store_cmd(s, "SET LOCAL enable_seqscan = off", 0, NULL) != 0)
 		goto out;
 	nrows = PQntuples(claim);
 	if (nrows == limit)

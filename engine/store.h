@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 /* The session settings of the appliers' connections (applier.h), and
- * what the dispatcher sets for its transactions: every statement there is
+ * what the dispatcher sets after its claim: every statement there is
  * driven by an index. On empty or freshly truncated tables the planner's
  * estimates make a sequential scan look cheaper, and the generic plan a
  * prepared statement keeps then reads the whole table on every call as it
