@@ -48,7 +48,7 @@ def lpad(n): tostring | if length >= n then . else (" " * (n - length)) + . end;
   ""),
 ( .results[] | select(.phase == "recovery") |
   "RECOVERY  (kill -9 of one executor running sleep tasks; lease \(.lease), heartbeat \(.heartbeat))",
-  "  tasks on the killed executor \(.victim_tasks), back in the queue (attempt recorded lost) at most \(.requeued_max_ms // "-") ms after the kill, running elsewhere again \(.restarted): p50 \(.recovery_p50_ms) ms, max \(.recovery_max_ms) ms (behind the queued work: the survivor's slots are full)",
+  "  tasks on the killed executor \(.victim_tasks), back in the queue (attempt recorded lost) at most \(.requeued_max_ms // "-") ms after the kill, running elsewhere again \(.restarted): p50 \(.recovery_p50_ms) ms, max \(.recovery_max_ms) ms (behind the queued work: the surviving executor has no free slot)",
   "  runs \(.runs), succeeded \(.runs_succeeded), jobs lost \(.jobs_lost); extra attempts \(.extra_attempts) (of which on tasks not on the killed executor: \(.extra_attempts_not_on_victim)); stale results \(.stale_results)",
   ""),
 ( [.results[] | select(.phase == "throughput" and .cpu_s != null)] | if length == 0 then empty else
