@@ -229,6 +229,42 @@ oom:
 	abort();
 }
 
+void runs__array_text(struct buf *b, const char *s)
+{
+	if (b->len > 1 && buf_puts(b, ",") != 0)
+		goto oom;
+	if (!s) {
+		if (buf_puts(b, "NULL") != 0)
+			goto oom;
+		return;
+	}
+	if (buf_puts(b, "\"") != 0)
+		goto oom;
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, "\"\\");
+		if (n && buf_append(b, p, n) != 0)
+			goto oom;
+		p += n;
+		if (!*p)
+			break;
+		char esc[2] = {'\\', *p++};
+		if (buf_append(b, esc, 2) != 0)
+			goto oom;
+	}
+	if (buf_puts(b, "\"") != 0)
+		goto oom;
+	return;
+oom:
+	log_error("array literal too long", "%s", "");
+	abort();
+}
+
+int runs__cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
 void runs__db_error(struct wf_err *e, struct store *s, const char *what)
 {
 	wf_err_set(e, 503, "unavailable", "", "database error while %s: %s", what,

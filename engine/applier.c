@@ -37,6 +37,22 @@ static void signal_loop(struct applier *a)
 		;
 }
 
+/* A thread's own failure flag, counted in a->failing while set. */
+static void set_failing(struct applier *a, int *failing, int on)
+{
+	if (on != *failing)
+		atomic_fetch_add(&a->failing, on ? 1 : -1);
+	*failing = on;
+}
+
+/* 100 ms, doubling up to BACKOFF_MAX_MS. */
+static int64_t next_backoff(int64_t backoff)
+{
+	if (backoff == 0)
+		return 100;
+	return backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+}
+
 static void *run(void *arg)
 {
 	struct applier *a = arg;
@@ -63,18 +79,12 @@ static void *run(void *arg)
 					log_warn("applier cannot connect: retrying with backoff",
 					         "error=\"%s\"", err);
 				logged = 1;
-				if (!failing)
-					atomic_fetch_add(&a->failing, 1);
-				failing = 1;
-				backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-				                                                  : backoff * 2)
-				                  : 100;
+				set_failing(a, &failing, 1);
+				backoff = next_backoff(backoff);
 				continue;
 			}
 			store_session(s, STORE_ENGINE_SESSION);
-			if (failing)
-				atomic_fetch_sub(&a->failing, 1);
-			failing = 0;
+			set_failing(a, &failing, 0);
 		}
 		/* returns at once when results are waiting to be taken (not
 		 * merely in another applier's hands: that would spin) */
@@ -90,28 +100,21 @@ static void *run(void *arg)
 				         "error=\"%s\" buffered=%zu", store_error(s),
 				         ingest_pending(a->g));
 			logged = 1;
-			if (!failing)
-				atomic_fetch_add(&a->failing, 1);
-			failing = 1;
-			backoff =
-			    backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
-			            : 100;
+			set_failing(a, &failing, 1);
+			backoff = next_backoff(backoff);
 			continue;
 		}
 		if (logged)
 			log_info("applying results resumed", "buffered=%zu", ingest_pending(a->g));
 		logged = 0;
 		backoff = 0;
-		if (failing)
-			atomic_fetch_sub(&a->failing, 1);
-		failing = 0;
+		set_failing(a, &failing, 0);
 		if (n > 0) {
 			atomic_fetch_add(&a->applied, (unsigned long long)n);
 			signal_loop(a);
 		}
 	}
-	if (failing)
-		atomic_fetch_sub(&a->failing, 1);
+	set_failing(a, &failing, 0);
 	store_close(s);
 	return NULL;
 }

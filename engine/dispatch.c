@@ -159,18 +159,6 @@ static void bput(struct buf *b, const char *s, size_t n)
 		abort();
 }
 
-/* A PostgreSQL array literal of text values: {"a","b\"c"}. */
-static void array_add(struct buf *b, const char *s)
-{
-	bput(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
-	for (const char *p = s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			bput(b, "\\", 1);
-		bput(b, p, 1);
-	}
-	bput(b, "\"", 1);
-}
-
 static int has_label(const struct reg_exec *e, const char *l)
 {
 	for (int i = 0; i < e->nlabels; i++)
@@ -513,12 +501,6 @@ out:
 
 /* ------------------------------------------------------------ dispatch */
 
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void report_failure(struct ingest *g, const struct row *w, const char *error)
 {
 	json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:I, s:I}", "type", "finished",
@@ -604,9 +586,9 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			continue;
 		cand[ncand++] = e;
 		credit += e->credit;
-		array_add(&execs, e->id);
+		runs__array_text(&execs, e->id);
 		for (int j = 0; j < e->nlabels; j++)
-			array_add(&labels, e->labels[j]);
+			runs__array_text(&labels, e->labels[j]);
 	}
 	bput(&execs, "}", 1);
 	bput(&labels, "}", 1);
@@ -673,7 +655,7 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 		char one[24];
 		int len = snprintf(one, sizeof one, "%s%lld", nassigned > 1 ? "," : "", w->id);
 		bput(&mark_ids, one, (size_t)len);
-		array_add(&mark_ex, w->ex->id);
+		runs__array_text(&mark_ex, w->ex->id);
 	}
 	if (nassigned == 0 && json_array_size(fan) == 0) {
 		store_rollback(s);
@@ -708,11 +690,12 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 		marked[2 * i] = atoll(PQgetvalue(mark, i, 0));
 		marked[2 * i + 1] = atoll(PQgetvalue(mark, i, 1));
 	}
-	qsort(marked, (size_t)nm, 2 * sizeof *marked, cmp_ll);
+	qsort(marked, (size_t)nm, 2 * sizeof *marked, runs__cmp_ll);
 	for (int i = 0; i < nrows; i++) {
 		if (!rows[i].ex)
 			continue;
-		long long *m = bsearch(&rows[i].id, marked, (size_t)nm, 2 * sizeof *marked, cmp_ll);
+		long long *m =
+		    bsearch(&rows[i].id, marked, (size_t)nm, 2 * sizeof *marked, runs__cmp_ll);
 		if (!m) { /* not updated after all (cannot happen under the lock) */
 			reg_unclaim(rows[i].ex);
 			rows[i].ex = NULL;

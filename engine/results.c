@@ -297,32 +297,6 @@ static void lit_num(struct buf *b, long long v, int present)
 		abort();
 }
 
-/* A quoted element ("..." with " and \ escaped), or NULL. */
-static void lit_text(struct buf *b, const char *s)
-{
-	lit_sep(b);
-	if (!s) {
-		if (buf_puts(b, "NULL") != 0)
-			abort();
-		return;
-	}
-	if (buf_puts(b, "\"") != 0)
-		abort();
-	for (const char *p = s; *p;) {
-		size_t n = strcspn(p, "\"\\");
-		if (n && buf_append(b, p, n) != 0)
-			abort();
-		p += n;
-		if (!*p)
-			break;
-		char esc[2] = {'\\', *p++};
-		if (buf_append(b, esc, 2) != 0)
-			abort();
-	}
-	if (buf_puts(b, "\"") != 0)
-		abort();
-}
-
 static int cmp_result(const void *a, const void *b)
 {
 	const struct task_result *x = *(const struct task_result *const *)a;
@@ -381,14 +355,14 @@ static int apply_ok(struct store *s, const struct task_result **res, int n, char
 		char *out = runs__clean_text(t->output, RUNS_MAX_OUTPUT);
 		lit_num(&a[0], t->task_run_id, 1);
 		lit_num(&a[1], t->attempt, 1);
-		lit_text(&a[2], ex);
+		runs__array_text(&a[2], ex);
 		lit_num(&a[3], t->exit_code, t->has_exit_code);
 		lit_num(&a[4], t->http_status, t->has_http_status);
-		lit_text(&a[5], out);
+		runs__array_text(&a[5], out);
 		lit_num(&a[6], t->duration_ms, 1);
 		lit_num(&a[7], t->started_ms, 1);
 		lit_num(&a[8], t->finished_ms, 1);
-		lit_text(&a[9], outputs);
+		runs__array_text(&a[9], outputs);
 		free(ex);
 		free(out);
 		free(outputs);
@@ -426,12 +400,6 @@ out:
 	for (int k = 0; k < 10; k++)
 		buf_release(&a[k]);
 	return rc;
-}
-
-static int cmp_ll(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-	return x < y ? -1 : x > y;
 }
 
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
@@ -501,7 +469,7 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 		PQclear(r);
 		r = NULL;
 	}
-	qsort(run_ids, (size_t)nruns, sizeof *run_ids, cmp_ll);
+	qsort(run_ids, (size_t)nruns, sizeof *run_ids, runs__cmp_ll);
 	int u = 0;
 	for (int i = 0; i < nruns; i++)
 		if (u == 0 || run_ids[u - 1] != run_ids[i])

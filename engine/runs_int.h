@@ -29,6 +29,15 @@
 /* Appends "{1,2,3}" (a PostgreSQL bigint[] literal) of n ids to b. */
 void runs__ids_literal(struct buf *b, const long long *ids, int n);
 
+/* Appends one element to an array literal being built in b (which starts
+ * with "{"; the caller adds the closing "}"): s quoted with " and \
+ * escaped, or NULL when s is NULL. b must be unbounded. */
+void runs__array_text(struct buf *b, const char *s);
+
+/* qsort/bsearch comparison of long longs (or of records that start with
+ * one). */
+int runs__cmp_ll(const void *a, const void *b);
+
 /* Sets e to 503 "unavailable" naming the database error of s. */
 void runs__db_error(struct wf_err *e, struct store *s, const char *what);
 

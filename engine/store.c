@@ -38,6 +38,18 @@ static void set_error(struct store *s, const char *msg, const char *state)
 	snprintf(s->sqlstate, sizeof s->sqlstate, "%s", state ? state : "");
 }
 
+/* Runs the store_session settings, if any, on the live connection. */
+static void run_session(struct store *s)
+{
+	if (!s->session)
+		return;
+	PGresult *r = PQexec(s->conn, s->session);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		log_warn("session settings refused", "sql=\"%s\" error=\"%s\"", s->session,
+		         PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 static int connect_now(struct store *s)
 {
 	if (s->conn)
@@ -57,13 +69,7 @@ static int connect_now(struct store *s)
 	PGresult *r = PQexec(s->conn, "SET application_name = 'wf'; SET synchronous_commit = on;"
 	                              " SET jit = off");
 	PQclear(r);
-	if (s->session) {
-		r = PQexec(s->conn, s->session);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			log_warn("session settings refused", "sql=\"%s\" error=\"%s\"", s->session,
-			         PQresultErrorMessage(r));
-		PQclear(r);
-	}
+	run_session(s);
 	s->down = 0;
 	s->backoff_ms = 0;
 	return 0;
@@ -96,13 +102,8 @@ void store_session(struct store *s, const char *sql)
 {
 	free(s->session);
 	s->session = sql ? xstrdup(sql) : NULL;
-	if (sql && s->conn && PQstatus(s->conn) == CONNECTION_OK) {
-		PGresult *r = PQexec(s->conn, sql);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			log_warn("session settings refused", "sql=\"%s\" error=\"%s\"", sql,
-			         PQresultErrorMessage(r));
-		PQclear(r);
-	}
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+		run_session(s);
 }
 
 PGconn *store_conn(struct store *s)
