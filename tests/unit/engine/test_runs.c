@@ -552,13 +552,21 @@ Test(runs, trigger_rules_after_a_success_skip)
 	cr_assert_str_eq(rstate(run), "succeeded");
 }
 
-Test(runs, stale_result_is_recorded_and_ignored)
+/* A one-task run whose task a failed attempt 1 and now runs attempt 2
+ * (on executor x2). Returns the run; *id is a's task run. */
+static long long at_second_attempt(long long *id)
 {
 	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 3))));
 	long long run = trigger("wf");
-	long long id = trid(run, "a");
+	*id = trid(run, "a");
 	cr_assert_eq(run_task(run, "a", "failed"), 1);
-	cr_assert_eq(claim(id, "x2"), 2);
+	cr_assert_eq(claim(*id, "x2"), 2);
+	return run;
+}
+
+Test(runs, stale_result_is_recorded_and_ignored)
+{
+	long long id, run = at_second_attempt(&id);
 	/* a late duplicate of attempt 1, reporting success this time */
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
 	cr_assert_str_eq(tstate(run, "a"), "running");
@@ -578,11 +586,7 @@ Test(runs, stale_result_is_recorded_and_ignored)
 
 Test(runs, stale_and_current_success_in_one_batch)
 {
-	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 3))));
-	long long run = trigger("wf");
-	long long id = trid(run, "a");
-	cr_assert_eq(run_task(run, "a", "failed"), 1);
-	cr_assert_eq(claim(id, "x2"), 2);
+	long long id, run = at_second_attempt(&id);
 	/* attempt 1's late success and attempt 2's, in one batch: the second
 	 * is applied, the first recorded stale */
 	struct task_result r[2] = {result(id, 1, "succeeded"), result(id, 2, "succeeded")};
