@@ -164,25 +164,25 @@ static const char APPLY_OK_SQL[] =
     "  $5::int[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::jsonb[])"
     "  AS x(id, attempt, executor_id, exit_code, http_status, output, duration_ms,"
     "  started_ms, finished_ms, outputs)"
-    "), cur AS ("
-    " SELECT tr.id, tr.run_id, x.attempt, x.executor_id, x.exit_code, x.http_status,"
+    "), cur AS MATERIALIZED ("
+    " SELECT x.id, x.attempt, x.executor_id, x.exit_code, x.http_status,"
     "  x.output, x.duration_ms, x.outputs,"
     "  CASE WHEN x.started_ms > 0 THEN to_timestamp(x.started_ms / 1000.0) END AS started_at,"
     "  CASE WHEN x.finished_ms > 0 THEN to_timestamp(x.finished_ms / 1000.0)"
     "   ELSE now() END AS finished_at"
-    " FROM x JOIN task_runs tr ON tr.id = x.id"
-    " WHERE tr.attempt = x.attempt AND tr.state = 'running'"
-    /* No FOR UPDATE: the runs are locked (nothing else finishes their
-     * task runs), and a row a lease renewal holds is waited for and its
-     * new version checked again by the conditions below. In id order, as
-     * every statement that locks task runs. */
-    " ORDER BY tr.id"
+    /* In id order, as every statement that locks task runs (the update
+     * below probes task_runs once per row of cur, in this order). No FOR
+     * UPDATE: the runs are locked (nothing else finishes their task
+     * runs), and a row a lease renewal holds is waited for and its new
+     * version checked again by the conditions of the update. */
+    " FROM x ORDER BY x.id"
     "), upd AS ("
     " UPDATE task_runs tr SET state = 'succeeded', outputs = cur.outputs, error = NULL,"
     "  wait_reason = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()"
-    " FROM cur WHERE tr.id = cur.id AND tr.state = 'running' AND tr.attempt = cur.attempt"
-    /* what att and attins need, from the rows actually updated (a join
-     * of cur with upd would be a nested loop: CTEs have no statistics) */
+    /* `state || ''`: a primary key probe per result; `state = 'running'`
+     * alone let the planner read every running task run through the
+     * partial index task_runs_leased and hash them */
+    " FROM cur WHERE tr.id = cur.id AND tr.state || '' = 'running' AND tr.attempt = cur.attempt"
     " RETURNING tr.id, tr.run_id, tr.attempt, tr.target_executor IS NOT NULL AS copy,"
     "  cur.executor_id, cur.exit_code, cur.http_status, cur.output, cur.duration_ms,"
     "  cur.started_at, cur.finished_at"
@@ -193,18 +193,26 @@ static const char APPLY_OK_SQL[] =
     "  exit_code = cur.exit_code, http_status = cur.http_status,"
     "  duration_ms = cur.duration_ms, output = cur.output, error = NULL"
     " FROM upd cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
+    " RETURNING a.task_run_id"
     "), attins AS ("
+    /* an attempt without its row (written by an older engine, or lost):
+     * recorded now */
     " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
     "  finished_at, exit_code, http_status, duration_ms, output)"
     " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded', cur.started_at,"
     "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
-    " FROM upd cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
-    "  AND a.attempt = cur.attempt AND NOT a.stale)"
+    " FROM upd cur WHERE cur.id NOT IN (SELECT task_run_id FROM att)"
     "), ev AS ("
     " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
     " SELECT 'task_run.state', r.workflow_id, upd.run_id, upd.id,"
     "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', upd.attempt)"
     " FROM upd JOIN runs r ON r.id = upd.run_id"
+    /* Not for the only task run of a running run: that run finishes in
+     * this transaction and its run.finished event says the same (one row
+     * and two index entries less per single-task run; docs/api.md,
+     * Events). */
+    " WHERE r.state <> 'running'"
+    "  OR EXISTS (SELECT 1 FROM task_runs o WHERE o.run_id = upd.run_id AND o.id <> upd.id)"
     ")"
     " SELECT id, run_id, copy, attempt FROM upd";
 
