@@ -16,10 +16,11 @@ static const char runs_sql[] =
     " WHERE finished_at IS NOT NULL AND finished_at < now() - $1::bigint * interval '1 ms'"
     "  AND state IN ('succeeded', 'failed', 'cancelled')"
     " ORDER BY finished_at LIMIT $2::int FOR UPDATE SKIP LOCKED) RETURNING id),"
-    /* task runs and dead letters go by ON DELETE CASCADE; attempts have no
-     * foreign key (migration 011: its check cost more than the insert) */
-    " a AS (DELETE FROM attempts WHERE task_run_id IN (SELECT tr.id FROM task_runs tr"
-    "  JOIN d ON tr.run_id = d.id))"
+    /* task runs and attempts have no foreign key to cascade by
+     * (migrations 011 and 012: their checks cost more than the inserts);
+     * dead letters go with their task runs by ON DELETE CASCADE */
+    " t AS (DELETE FROM task_runs WHERE run_id IN (SELECT id FROM d) RETURNING id),"
+    " a AS (DELETE FROM attempts WHERE task_run_id IN (SELECT id FROM t))"
     " SELECT count(*) FROM d";
 
 /* The oldest events by id (the primary key; ids are handed out in

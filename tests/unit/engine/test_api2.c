@@ -861,6 +861,19 @@ Test(api2, retention_deletes_only_old_finished_runs)
 	              old_done);
 	sql(q);
 	free(q);
+	/* an attempt and a dead letter of the old run, an attempt of the young
+	 * one: the sweep takes the old run's, nothing of the young one's */
+	q = xasprintf("INSERT INTO attempts (task_run_id, attempt, state) SELECT id, 1, 'failed'"
+	              " FROM task_runs WHERE run_id IN (%lld, %lld)",
+	              old_done, new_done);
+	sql(q);
+	free(q);
+	q = xasprintf("INSERT INTO dead_letters (task_run_id, run_id, workflow_id, task, attempts)"
+	              " SELECT tr.id, tr.run_id, r.workflow_id, tr.task, 1 FROM task_runs tr"
+	              " JOIN runs r ON r.id = tr.run_id WHERE tr.run_id = %lld",
+	              old_done);
+	sql(q);
+	free(q);
 	long long events_before = sql_int("SELECT count(*) FROM events");
 	long long old_events = sql_int("SELECT count(*) FROM events WHERE at < now() - interval "
 	                               "'30 days'");
@@ -881,6 +894,20 @@ Test(api2, retention_deletes_only_old_finished_runs)
 	cr_assert_str_eq(v, want);
 	free(v);
 	q = xasprintf("SELECT count(*) FROM task_runs WHERE run_id = %lld", old_done);
+	cr_assert_eq(sql_int(q), 0);
+	free(q);
+	q = xasprintf("SELECT count(*) FROM task_runs WHERE run_id = %lld", new_done);
+	cr_assert_gt(sql_int(q), 0);
+	free(q);
+	cr_assert_eq(sql_int("SELECT count(*) FROM attempts a WHERE NOT EXISTS"
+	                     " (SELECT 1 FROM task_runs tr WHERE tr.id = a.task_run_id)"),
+	             0);
+	q = xasprintf("SELECT count(*) FROM attempts a JOIN task_runs tr ON tr.id = a.task_run_id"
+	              " WHERE tr.run_id = %lld",
+	              new_done);
+	cr_assert_gt(sql_int(q), 0);
+	free(q);
+	q = xasprintf("SELECT count(*) FROM dead_letters WHERE run_id = %lld", old_done);
 	cr_assert_eq(sql_int(q), 0);
 	free(q);
 	cr_assert_eq(sql_int("SELECT count(*) FROM events"), events_before - old_events);
