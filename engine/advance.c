@@ -37,6 +37,11 @@
 /* One pass of the trigger rules over the pending task runs of the runs.
  * Returns rows changed and how many became queued. */
 static const char ADVANCE_SQL[] =
+    /* Driven by the run ids (one probe of task_runs per run, one of runs
+     * per pending task run) whatever the statistics say: joined the plain
+     * way, the planner started from every running run (runs_active) and
+     * paired the locked rows with the decided ones in a nested loop, 500
+     * x 1000 rows (120 ms a call in the 3-task chain benchmark). */
     "WITH p AS ("
     " SELECT tr.id, tr.run_id, r.workflow_id,"
     "  coalesce(t.spec->>'trigger', 'all_success') AS trig,"
@@ -45,15 +50,17 @@ static const char ADVANCE_SQL[] =
     "  count(n.name) FILTER (WHERE u.state IN (" RUNS_OK ")) AS nok,"
     "  count(n.name) FILTER (WHERE u.state IN ('failed','dead','upstream_failed')) AS nfail,"
     "  count(n.name) FILTER (WHERE u.state = 'cancelled') AS ncancel"
-    " FROM task_runs tr"
-    " JOIN runs r ON r.id = tr.run_id"
+    " FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) q"
+    " CROSS JOIN LATERAL (SELECT tr.id, tr.run_id, tr.task FROM task_runs tr"
+    "  WHERE tr.run_id = q.id AND tr.state = 'pending' OFFSET 0) tr"
+    " CROSS JOIN LATERAL (SELECT r.workflow_id, r.version FROM runs r WHERE r.id = tr.run_id"
+    "  AND r.state || '' = 'running' OFFSET 0) r"
     " JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
     "  AND t.version = r.version AND t.name = tr.task LIMIT 1) t ON true"
     " LEFT JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(t.spec->'needs')"
     "  = 'array' THEN t.spec->'needs' ELSE '[]'::jsonb END) AS n(name) ON true"
-    " LEFT JOIN task_runs u ON u.run_id = tr.run_id AND u.task = n.name"
-    "  AND u.target_executor IS NULL"
-    " WHERE tr.run_id = ANY($1::bigint[]) AND tr.state = 'pending' AND r.state = 'running'"
+    " LEFT JOIN LATERAL (SELECT u.state FROM task_runs u WHERE u.run_id = tr.run_id"
+    "  AND u.task = n.name AND u.target_executor IS NULL OFFSET 0) u ON true"
     " GROUP BY tr.id, tr.run_id, r.workflow_id, trig"
     "), d AS ("
     " SELECT id, run_id, workflow_id, CASE trig"
@@ -66,16 +73,18 @@ static const char ADVANCE_SQL[] =
     "  END AS to_state"
     " FROM p"
     "), lk AS ("
-    " SELECT tr.id FROM task_runs tr JOIN d ON d.id = tr.id"
+    /* locked in id order, carrying what the update needs: the update
+     * reads lk alone (a join of two CTEs is a nested loop) */
+    " SELECT tr.id, d.to_state, d.workflow_id FROM d JOIN task_runs tr ON tr.id = d.id"
     " WHERE d.to_state IS NOT NULL ORDER BY tr.id FOR UPDATE OF tr"
     "), upd AS ("
-    " UPDATE task_runs tr SET state = d.to_state, available_at = now(), updated_at = now(),"
-    "  finished_at = CASE WHEN d.to_state = 'queued' THEN NULL ELSE now() END,"
+    " UPDATE task_runs tr SET state = lk.to_state, available_at = now(), updated_at = now(),"
+    "  finished_at = CASE WHEN lk.to_state = 'queued' THEN NULL ELSE now() END,"
     "  wait_reason = NULL,"
-    "  error = CASE WHEN d.to_state = 'upstream_failed' THEN 'an upstream task failed'"
+    "  error = CASE WHEN lk.to_state = 'upstream_failed' THEN 'an upstream task failed'"
     "   ELSE NULL END"
-    " FROM d JOIN lk ON lk.id = d.id WHERE tr.id = d.id AND tr.state = 'pending'"
-    " RETURNING tr.id, tr.run_id, d.workflow_id, tr.state, tr.attempt"
+    " FROM lk WHERE tr.id = lk.id AND tr.state = 'pending'"
+    " RETURNING tr.id, tr.run_id, lk.workflow_id, tr.state, tr.attempt"
     "), ev AS ("
     " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
     " SELECT 'task_run.state', workflow_id, run_id, id,"
