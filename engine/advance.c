@@ -147,6 +147,12 @@ static const char COMPLETE_SQL[] =
     "  AND tr.state NOT IN (" RUNS_OK ")) AS bad"
     "  FROM task_runs tr WHERE tr.run_id = r.id) t"
     " WHERE t.open = 0"
+    /* $2: runs whose only task run succeeded in this transaction (the
+     * caller saw no other): final and successful without reading them */
+    " UNION ALL"
+    " SELECT r.id, true FROM (SELECT DISTINCT unnest($2::bigint[]) AS id) s"
+    " CROSS JOIN LATERAL (SELECT r.id FROM runs r WHERE r.id = s.id"
+    "  AND r.state || '' = 'running' OFFSET 0) r"
     "), upd AS ("
     " UPDATE runs r SET state = CASE WHEN c.ok THEN 'succeeded' ELSE 'failed' END,"
     "  finished_at = now()"
@@ -190,13 +196,21 @@ static const char COMPLETE_SQL[] =
 static const char NOTIFY_EVENTS_SQL[] =
     "SELECT pg_notify('wf_events', string_agg(id::text, ','))"
     " FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 400 AS chunk"
-    "  FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) u) x"
+    "  FROM (SELECT DISTINCT unnest($1::bigint[] || $2::bigint[]) AS id) u) x"
     " GROUP BY chunk";
 
 int runs__settle(struct store *s, const char *run_ids, int flags)
 {
+	return runs__settle_sole(s, run_ids, "{}", flags);
+}
+
+int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids, int flags)
+{
 	const char *p[1] = {run_ids};
+	const char *p2[2] = {run_ids, sole_ids};
 	int queued = 0;
+	if (strcmp(run_ids, "{}") == 0)
+		flags |= RUNS_SETTLE_NO_COPIES | RUNS_SETTLE_NO_DAG;
 	if (!(flags & RUNS_SETTLE_NO_COPIES)) {
 		PGresult *rr = store_execp(s, "runs_rollup", ROLLUP_SQL, 1, p);
 		if (!rr)
@@ -205,7 +219,7 @@ int runs__settle(struct store *s, const char *run_ids, int flags)
 	}
 	/* Each pass moves the frontier one level; a DAG cannot be deeper than
 	 * its task count, the bound only guards against a bug looping. */
-	for (int pass = 0; pass < 10000; pass++) {
+	for (int pass = 0; pass < 10000 && !(flags & RUNS_SETTLE_NO_DAG); pass++) {
 		PGresult *r = store_execp(s, "runs_advance", ADVANCE_SQL, 1, p);
 		if (!r)
 			return -1;
@@ -215,7 +229,7 @@ int runs__settle(struct store *s, const char *run_ids, int flags)
 		if (changed == 0)
 			break;
 	}
-	PGresult *r = store_execp(s, "runs_complete", COMPLETE_SQL, 1, p);
+	PGresult *r = store_execp(s, "runs_complete", COMPLETE_SQL, 2, p2);
 	if (!r)
 		return -1;
 	PQclear(r);
@@ -225,7 +239,7 @@ int runs__settle(struct store *s, const char *run_ids, int flags)
 			return -1;
 		PQclear(r);
 	}
-	r = store_execp(s, "runs_notify_events", NOTIFY_EVENTS_SQL, 1, p);
+	r = store_execp(s, "runs_notify_events", NOTIFY_EVENTS_SQL, 2, p2);
 	if (!r)
 		return -1;
 	PQclear(r);

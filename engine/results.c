@@ -202,19 +202,24 @@ static const char APPLY_OK_SQL[] =
     " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded', cur.started_at,"
     "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
     " FROM upd cur WHERE cur.id NOT IN (SELECT task_run_id FROM att)"
+    "), sib AS MATERIALIZED ("
+    /* sole: the only task run of its run (the run completes without its
+     * task runs being read again, runs__settle_sole) */
+    " SELECT upd.id, upd.run_id, upd.attempt, upd.copy, NOT upd.copy AND NOT EXISTS"
+    "  (SELECT 1 FROM task_runs o WHERE o.run_id = upd.run_id AND o.id <> upd.id) AS sole"
+    " FROM upd"
     "), ev AS ("
     " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
-    " SELECT 'task_run.state', r.workflow_id, upd.run_id, upd.id,"
-    "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', upd.attempt)"
-    " FROM upd JOIN runs r ON r.id = upd.run_id"
+    " SELECT 'task_run.state', r.workflow_id, sib.run_id, sib.id,"
+    "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', sib.attempt)"
+    " FROM sib JOIN runs r ON r.id = sib.run_id"
     /* Not for the only task run of a running run: that run finishes in
      * this transaction and its run.finished event says the same (one row
      * and two index entries less per single-task run; docs/api.md,
      * Events). */
-    " WHERE r.state <> 'running'"
-    "  OR EXISTS (SELECT 1 FROM task_runs o WHERE o.run_id = upd.run_id AND o.id <> upd.id)"
+    " WHERE NOT sib.sole OR r.state <> 'running'"
     ")"
-    " SELECT id, run_id, copy, attempt FROM upd";
+    " SELECT id, run_id, copy, attempt, sole FROM sib";
 
 static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
                                            "breaker_open", "rejected", "lost",    "backstop"};
@@ -334,11 +339,11 @@ static char *ok_outputs(const struct task_result *r, int *ok)
 }
 
 /* Applies what APPLY_OK_SQL can of res (sorted by id and attempt). Marks
- * the applied ones in done[], appends their run ids to runs and counts the
- * broadcast copies among them in *copies. Returns the number applied, or
- * -1. */
+ * the applied ones in done[], appends their run ids to runs (or to sole,
+ * for the only task run of its run) and counts the broadcast copies among
+ * them in *copies. Returns the number applied, or -1. */
 static int apply_ok(struct store *s, const struct task_result **res, int n, char *done,
-                    long long *runs, int *nruns, int *copies)
+                    long long *runs, int *nruns, long long *sole, int *nsole, int *copies)
 {
 	struct buf a[10];
 	int m = 0, rc = -1;
@@ -391,7 +396,11 @@ static int apply_ok(struct store *s, const struct task_result **res, int n, char
 	rc = PQntuples(r);
 	for (int j = 0; j < rc; j++) {
 		long long id = strtoll(PQgetvalue(r, j, 0), NULL, 10);
-		runs[(*nruns)++] = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+		long long run = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+		if (PQgetvalue(r, j, 4)[0] == 't')
+			sole[(*nsole)++] = run;
+		else
+			runs[(*nruns)++] = run;
 		*copies += PQgetvalue(r, j, 2)[0] == 't';
 		int att = (int)strtol(PQgetvalue(r, j, 3), NULL, 10);
 		/* the first succeeded report of that attempt (the one sent; a
@@ -412,14 +421,15 @@ out:
 
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
 {
-	int rc = -1, applied = 0, queued = 0, nruns = 0, nslow = 0, copies = 0;
+	int rc = -1, applied = 0, queued = 0, nruns = 0, nsole = 0, nslow = 0, copies = 0;
 	char *json = NULL, *done = NULL;
 	PGresult *r = NULL;
-	struct buf ids, runs;
+	struct buf ids, runs, sole;
 	const struct task_result **sorted = NULL;
-	long long *run_ids = NULL;
+	long long *run_ids = NULL, *sole_ids = NULL;
 	buf_init(&ids, 0);
 	buf_init(&runs, 0);
+	buf_init(&sole, 0);
 	if (n <= 0)
 		return 0;
 
@@ -442,8 +452,9 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 	qsort(sorted, (size_t)n, sizeof *sorted, cmp_result);
 	done = xcalloc((size_t)n, 1);
 	run_ids = xmalloc((size_t)n * sizeof *run_ids);
+	sole_ids = xmalloc((size_t)n * sizeof *sole_ids);
 	if (!(flags & RUNS_APPLY_INTERNAL)) {
-		int k = apply_ok(s, sorted, n, done, run_ids, &nruns, &copies);
+		int k = apply_ok(s, sorted, n, done, run_ids, &nruns, sole_ids, &nsole, &copies);
 		if (k < 0)
 			goto out;
 		applied += k;
@@ -482,10 +493,17 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 	for (int i = 0; i < nruns; i++)
 		if (u == 0 || run_ids[u - 1] != run_ids[i])
 			run_ids[u++] = run_ids[i];
+	/* a sole task run's run: only when nothing else of it was applied
+	 * (then it is settled the general way) */
+	int us = 0;
+	for (int i = 0; i < nsole; i++)
+		if (!bsearch(&sole_ids[i], run_ids, (size_t)u, sizeof *run_ids, runs__cmp_ll))
+			sole_ids[us++] = sole_ids[i];
 	runs__ids_literal(&runs, run_ids, u);
+	runs__ids_literal(&sole, sole_ids, us);
 	int settle =
 	    (queued > 0 ? RUNS_SETTLE_WORK_READY : 0) | (copies ? 0 : RUNS_SETTLE_NO_COPIES);
-	if (u > 0 && runs__settle(s, runs.data, settle) != 0)
+	if ((u > 0 || us > 0) && runs__settle_sole(s, runs.data, sole.data, settle) != 0)
 		goto out;
 	rc = applied;
 out:
@@ -494,8 +512,10 @@ out:
 	free(done);
 	free(sorted);
 	free(run_ids);
+	free(sole_ids);
 	buf_release(&ids);
 	buf_release(&runs);
+	buf_release(&sole);
 	return rc;
 }
 

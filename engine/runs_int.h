@@ -48,6 +48,7 @@ char *runs__clean_text(const char *s, size_t max);
 /* Flags of runs__settle. */
 #define RUNS_SETTLE_WORK_READY 1 /* send wf_work even when nothing was queued */
 #define RUNS_SETTLE_NO_COPIES  2 /* no broadcast copy became final: no roll-up */
+#define RUNS_SETTLE_NO_DAG     4 /* no run has pending task runs: no advancing */
 
 /* Inside an open transaction whose runs rows are locked: rolls broadcast
  * copies up into their parents, queues or skips pending task runs whose
@@ -56,6 +57,11 @@ char *runs__clean_text(const char *s, size_t max);
  * became ready or RUNS_SETTLE_WORK_READY, wf_events with the run ids).
  * run_ids is a bigint[] literal. Returns 0 or -1. */
 int runs__settle(struct store *s, const char *run_ids, int flags)
+    __attribute__((warn_unused_result));
+/* The same for run_ids plus sole_ids (bigint[] literal): runs whose only
+ * task run succeeded in this transaction (no copies, no DAG to advance:
+ * they complete as succeeded without their task runs being read). */
+int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids, int flags)
     __attribute__((warn_unused_result));
 
 /* Flags of runs__apply. */
