@@ -446,13 +446,16 @@ if phase_on recovery; then
 	log "recovery: $runs sleep(5s) runs, kill -9 of ${EXEC_IDS[0]} while it runs them (lease $REC_LEASE, heartbeat $REC_HEARTBEAT)"
 	psql -X -q -v ON_ERROR_STOP=1 -d $WF_DB -v n="$runs" -v wf=bench-sleep -v tag=recovery -f "$BENCH/sql/wf_enqueue.sql"
 	victim=${EXEC_IDS[0]}
-	victim_busy() { [ "$(q $WF_DB "SELECT count(*) FROM attempts WHERE executor_id = '$victim' AND started_at IS NOT NULL AND finished_at IS NULL")" -ge 4 ]; }
+	# running attempts: since migration 013 they live on their task runs
+	# (the view attempts_all shows them); before, in attempts itself
+	att_rel=$(q $WF_DB "SELECT CASE WHEN to_regclass('attempts_all') IS NULL THEN 'attempts' ELSE 'attempts_all' END")
+	victim_busy() { [ "$(q $WF_DB "SELECT count(*) FROM $att_rel WHERE executor_id = '$victim' AND started_at IS NOT NULL AND finished_at IS NULL")" -ge 4 ]; }
 	wait_for 60 victim_busy || log "recovery: ${victim} did not start 4 tasks within 60 s; killing it anyway"
 	sleep 0.5
 	kill -KILL "${EXEC_PIDS[0]}"
 	wait "${EXEC_PIDS[0]}" 2>/dev/null
 	tkill=$(q $WF_DB "SELECT extract(epoch FROM clock_timestamp())")
-	q $WF_DB "CREATE TABLE IF NOT EXISTS bench_victims AS SELECT task_run_id, attempt FROM attempts WHERE executor_id = '$victim' AND finished_at IS NULL" >/dev/null
+	q $WF_DB "CREATE TABLE IF NOT EXISTS bench_victims AS SELECT task_run_id, attempt FROM $att_rel WHERE executor_id = '$victim' AND finished_at IS NULL" >/dev/null
 	out=$(poll_until $WF_DB "SELECT count(*) FROM runs WHERE created_by = 'recovery' AND state IN ('succeeded', 'failed', 'cancelled')" "$runs" 180 "$(now_s)")
 	rec=$(q $WF_DB "WITH v AS (SELECT task_run_id, attempt FROM bench_victims),
 	    nxt AS (SELECT v.task_run_id, min(a.started_at) AS restarted FROM v LEFT JOIN attempts a

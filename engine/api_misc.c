@@ -137,7 +137,7 @@ static void metrics(struct api_req *rq, struct api_resp *rs)
 	            "# TYPE wf_outbox_pending gauge\nwf_outbox_pending %lld\n",
 	            sum_rows(r, "outbox", NULL));
 	metrics_out(&b,
-	            "# HELP wf_attempts_total Attempts ever claimed.\n"
+	            "# HELP wf_attempts_total Attempts ever ended (recorded in attempts).\n"
 	            "# TYPE wf_attempts_total counter\nwf_attempts_total %lld\n",
 	            sum_rows(r, "attempts", NULL));
 	if (metrics_render_db(api_store(rq), &b) != 0)

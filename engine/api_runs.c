@@ -110,43 +110,42 @@ static void list_runs(struct api_req *rq, struct api_resp *rs)
 /* Why a task run is not running (or where it runs); null when final. The
  * reason the engine stored (tr.wait_reason, e.g. the breaker that refused
  * the last attempt) comes before the generic "retrying at". */
-#define WAIT_REASON                                                                            \
-	"CASE tr.state"                                                                        \
-	" WHEN 'pending' THEN COALESCE('waiting on upstream: ' || ("                           \
-	"   SELECT string_agg(n, ', ' ORDER BY n)"                                             \
-	"   FROM jsonb_array_elements_text(COALESCE(tr.spec->'needs', '[]')) n"                \
-	"   WHERE EXISTS (SELECT 1 FROM task_runs u WHERE u.run_id = tr.run_id"                \
-	"     AND u.task = n AND u.state IN " NOT_FINAL ")), 'waiting to be queued')"          \
-	" WHEN 'retrying' THEN COALESCE(tr.wait_reason || '; ', '')"                           \
-	"   || 'retrying at ' || wf_ts(tr.available_at)"                                       \
-	"   || ' (attempt ' || (tr.attempt + 1) || ' of ' || tr.max_attempts || ')'"           \
-	" WHEN 'queued' THEN CASE"                                                             \
-	"   WHEN r.wf_paused THEN 'workflow paused'"                                           \
-	"   WHEN r.state = 'paused' THEN 'run paused'"                                         \
-	"   WHEN r.state = 'queued' THEN 'run queued: the workflow is at its limit of active"  \
-	" runs (max_active_runs, overlap queue, or a backfill started in order)'"              \
-	"   WHEN " PINNED " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"             \
-	"       WHERE x.id = " PINNED " AND x.state = 'online')"                               \
-	"     THEN 'executor ''' || " PINNED " || ''' is not online'"                          \
-	"   WHEN NOT EXISTS (SELECT 1 FROM executors x WHERE " ONLINE_IN_POOL ")"              \
-	"     THEN 'no online executor in pool ''' || tr.pool || ''''"                         \
-	"   WHEN tr.spec->>'route' LIKE 'label:%' AND NOT EXISTS (SELECT 1 FROM executors x"   \
-	"       WHERE " ONLINE_IN_POOL " AND substr(tr.spec->>'route', 7) = ANY (x.labels))"   \
-	"     THEN 'no online executor with label ''' || substr(tr.spec->>'route', 7)"         \
-	"       || ''' in pool ''' || tr.pool || ''''"                                         \
-	"   WHEN " BREAKER " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"            \
-	"       WHERE " ONLINE_IN_POOL "       AND COALESCE(x.breakers->" BREAKER              \
-	"->>'state', 'closed') <> 'open')"                                                     \
-	"     THEN 'circuit breaker ''' || " BREAKER " || ''' open until ' || COALESCE(("      \
-	"       SELECT wf_ts(to_timestamp(min((x.breakers->" BREAKER "->>'until_ms')"          \
-	"         ::double precision) / 1000.0))"                                              \
-	"       FROM executors x WHERE " ONLINE_IN_POOL "), '?')"                              \
-	"   WHEN tr.available_at > now() THEN 'available at ' || wf_ts(tr.available_at)"       \
-	"   ELSE 'waiting for a free slot' END"                                                \
-	" WHEN 'running' THEN 'running on ' || COALESCE(tr.executor_id, '?') || ' since '"     \
-	"   || COALESCE(wf_ts(COALESCE(tr.started_at, ("                                       \
-	"     SELECT max(COALESCE(a.started_at, a.claimed_at)) FROM attempts a"                \
-	"     WHERE a.task_run_id = tr.id AND a.attempt = tr.attempt AND NOT a.stale))), '?')" \
+#define WAIT_REASON                                                                           \
+	"CASE tr.state"                                                                       \
+	" WHEN 'pending' THEN COALESCE('waiting on upstream: ' || ("                          \
+	"   SELECT string_agg(n, ', ' ORDER BY n)"                                            \
+	"   FROM jsonb_array_elements_text(COALESCE(tr.spec->'needs', '[]')) n"               \
+	"   WHERE EXISTS (SELECT 1 FROM task_runs u WHERE u.run_id = tr.run_id"               \
+	"     AND u.task = n AND u.state IN " NOT_FINAL ")), 'waiting to be queued')"         \
+	" WHEN 'retrying' THEN COALESCE(tr.wait_reason || '; ', '')"                          \
+	"   || 'retrying at ' || wf_ts(tr.available_at)"                                      \
+	"   || ' (attempt ' || (tr.attempt + 1) || ' of ' || tr.max_attempts || ')'"          \
+	" WHEN 'queued' THEN CASE"                                                            \
+	"   WHEN r.wf_paused THEN 'workflow paused'"                                          \
+	"   WHEN r.state = 'paused' THEN 'run paused'"                                        \
+	"   WHEN r.state = 'queued' THEN 'run queued: the workflow is at its limit of active" \
+	" runs (max_active_runs, overlap queue, or a backfill started in order)'"             \
+	"   WHEN " PINNED " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"            \
+	"       WHERE x.id = " PINNED " AND x.state = 'online')"                              \
+	"     THEN 'executor ''' || " PINNED " || ''' is not online'"                         \
+	"   WHEN NOT EXISTS (SELECT 1 FROM executors x WHERE " ONLINE_IN_POOL ")"             \
+	"     THEN 'no online executor in pool ''' || tr.pool || ''''"                        \
+	"   WHEN tr.spec->>'route' LIKE 'label:%' AND NOT EXISTS (SELECT 1 FROM executors x"  \
+	"       WHERE " ONLINE_IN_POOL " AND substr(tr.spec->>'route', 7) = ANY (x.labels))"  \
+	"     THEN 'no online executor with label ''' || substr(tr.spec->>'route', 7)"        \
+	"       || ''' in pool ''' || tr.pool || ''''"                                        \
+	"   WHEN " BREAKER " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM executors x"           \
+	"       WHERE " ONLINE_IN_POOL "       AND COALESCE(x.breakers->" BREAKER             \
+	"->>'state', 'closed') <> 'open')"                                                    \
+	"     THEN 'circuit breaker ''' || " BREAKER " || ''' open until ' || COALESCE(("     \
+	"       SELECT wf_ts(to_timestamp(min((x.breakers->" BREAKER "->>'until_ms')"         \
+	"         ::double precision) / 1000.0))"                                             \
+	"       FROM executors x WHERE " ONLINE_IN_POOL "), '?')"                             \
+	"   WHEN tr.available_at > now() THEN 'available at ' || wf_ts(tr.available_at)"      \
+	"   ELSE 'waiting for a free slot' END"                                               \
+	" WHEN 'running' THEN 'running on ' || COALESCE(tr.executor_id, '?') || ' since '"    \
+	"   || COALESCE(wf_ts(COALESCE(tr.started_at, tr.attempt_started_at,"                 \
+	"     tr.attempt_claimed_at)), '?')"                                                  \
 	" ELSE NULL END"
 
 #define ATTEMPTS                                                                   \
@@ -157,7 +156,7 @@ static void list_runs(struct api_req *rq, struct api_resp *rs)
 	"   'http_status', a.http_status, 'duration_ms', a.duration_ms,"           \
 	"   'output', a.output, 'error', a.error, 'stale', a.stale)"               \
 	"   ORDER BY a.attempt, a.id)"                                             \
-	" FROM attempts a WHERE a.task_run_id = tr.id), '[]'::json)"
+	" FROM attempts_all a WHERE a.task_run_id = tr.id), '[]'::json)"
 
 #define TASK_RUN                                                                                  \
 	"json_build_object('id', tr.id, 'task', tr.task, 'state', tr.state,"                      \

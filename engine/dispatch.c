@@ -42,28 +42,31 @@
 	"ORDER BY tr.available_at, tr.id LIMIT $2)"
 
 static const char *const mark_sql =
-    "WITH u AS (SELECT * FROM unnest($1::bigint[], $3::text[]) AS u(id, ex)), "
-    "up AS (UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
+    /* The attempt lives on the task run until it ends (its attempts row
+     * is written then: migration 013). */
+    "WITH u AS (SELECT * FROM unnest($1::bigint[], $3::text[]) AS u(id, ex)) "
+    "UPDATE task_runs t SET state = 'running', attempt = t.attempt + 1, "
     "executor_id = u.ex, lease_expires_at = now() + $2::bigint * interval '1 millisecond', "
-    "started_at = coalesce(t.started_at, now()), wait_reason = NULL, updated_at = now() "
-    "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, t.executor_id, t.available_at), "
-    "ins AS (INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, "
-    "sent_at) SELECT id, attempt, executor_id, 'running', now(), now() FROM up "
-    "RETURNING task_run_id, attempt) "
+    "started_at = coalesce(t.started_at, now()), attempt_claimed_at = now(), "
+    "attempt_started_at = NULL, wait_reason = NULL, updated_at = now() "
     /* the third column: seconds from ready to claimed, for the metrics */
-    "SELECT ins.task_run_id, ins.attempt, "
-    "extract(epoch FROM clock_timestamp() - up.available_at)::float8 "
-    "FROM ins JOIN up ON up.id = ins.task_run_id";
+    "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, "
+    "extract(epoch FROM clock_timestamp() - t.available_at)::float8";
 
 static const char *const requeue_sql =
     "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, att int)), "
-    "a AS (UPDATE attempts x SET state = 'lost', finished_at = now(), "
-    "error = 'the engine could not send the task to its executor' FROM u "
-    "WHERE x.task_run_id = u.id AND x.attempt = u.att AND x.state = 'running' "
-    "AND NOT x.stale RETURNING 1) "
-    "UPDATE task_runs t SET state = 'retrying', available_at = now(), "
+    "o AS (SELECT t.id, t.attempt, t.executor_id, t.attempt_claimed_at AS claimed_at FROM "
+    "task_runs t JOIN u "
+    "ON t.id = u.id AND t.attempt = u.att WHERE t.state = 'running' "
+    "ORDER BY t.id FOR UPDATE OF t), "
+    "up AS (UPDATE task_runs t SET state = 'retrying', available_at = now(), "
     "max_attempts = t.max_attempts + 1, executor_id = NULL, lease_expires_at = NULL, "
-    "updated_at = now() FROM u WHERE t.id = u.id AND t.attempt = u.att AND t.state = 'running'";
+    "updated_at = now() FROM o WHERE t.id = o.id RETURNING t.id) "
+    /* the attempt ends here: its row (migration 013) */
+    "INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at, "
+    "finished_at, error) SELECT o.id, o.attempt, o.executor_id, 'lost', "
+    "coalesce(o.claimed_at, now()), o.claimed_at, now(), "
+    "'the engine could not send the task to its executor' FROM o JOIN up ON up.id = o.id";
 
 /* Broadcast fan-out: $1 = [{"id": parent, "execs": [executor ids]}]. The
  * parent becomes `running` without an executor or a lease (the reaper and

@@ -42,12 +42,9 @@ static const char REAP_CANDIDATES_SQL[] =
     "   LEFT JOIN LATERAL (SELECT t.spec FROM runs r JOIN tasks t"
     "    ON t.workflow_id = r.workflow_id AND t.version = r.version AND t.name = x.task"
     "    WHERE r.id = x.run_id LIMIT 1) t ON true"
-    "   LEFT JOIN LATERAL (SELECT a.started_at, a.claimed_at FROM attempts a"
-    "    WHERE a.task_run_id = x.id AND a.attempt = x.attempt AND NOT a.stale LIMIT 1) a"
-    "    ON true"
     "   WHERE $3::bool AND x.state = 'running' AND x.lease_expires_at >= now()"
     "    AND coalesce((t.spec->>'timeout_ms')::bigint, 0) > 0"
-    "    AND coalesce(a.started_at, a.claimed_at, x.updated_at)"
+    "    AND coalesce(x.attempt_started_at, x.attempt_claimed_at, x.updated_at)"
     "     + ((t.spec->>'timeout_ms')::bigint + $2::bigint) * interval '1 millisecond' < now()"
     "   ORDER BY x.lease_expires_at LIMIT $1)))"
     /* a broadcast parent (no lease) is settled by its copies */

@@ -56,6 +56,7 @@ static const char APPLY_SQL[] =
     " ORDER BY id, attempt, ord"
     "), cur AS ("
     " SELECT tr.id, tr.run_id, tr.task, tr.attempt, tr.max_attempts, r.workflow_id,"
+    "  tr.attempt_claimed_at AS claimed_at, tr.attempt_started_at, tr.executor_id AS claimed_by,"
     "  x.status, x.att_state, x.executor_id, x.exit_code, x.http_status, x.output,"
     "  x.duration_ms, x.outputs, x.started_at, x.finished_at,"
     "  CASE WHEN x.status = 'succeeded' THEN NULL ELSE coalesce(x.error,"
@@ -112,21 +113,16 @@ static const char APPLY_SQL[] =
     " RETURNING tr.id, tr.run_id, tr.attempt, tr.state, tr.error, cur.workflow_id, cur.task,"
     "  tr.target_executor IS NOT NULL AS copy"
     "), att AS ("
-    " UPDATE attempts a SET state = cur.att_state,"
-    "  executor_id = coalesce(a.executor_id, cur.executor_id),"
-    "  started_at = coalesce(a.started_at, cur.started_at),"
-    "  finished_at = coalesce(cur.finished_at, now()),"
-    "  exit_code = cur.exit_code, http_status = cur.http_status,"
-    "  duration_ms = cur.duration_ms, output = cur.output, error = cur.error"
-    " FROM cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
-    "), attins AS ("
-    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
-    "  finished_at, exit_code, http_status, duration_ms, output, error)"
-    " SELECT cur.id, cur.attempt, cur.executor_id, cur.att_state, cur.started_at,"
+    /* the attempt ends: its row, with what its task run kept of it while
+     * it ran (migration 013) */
+    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at,"
+    "  started_at, finished_at, exit_code, http_status, duration_ms, output, error)"
+    " SELECT cur.id, cur.attempt, coalesce(cur.claimed_by, cur.executor_id), cur.att_state,"
+    "  coalesce(cur.claimed_at, now()), cur.claimed_at,"
+    "  coalesce(cur.attempt_started_at, cur.started_at),"
     "  coalesce(cur.finished_at, now()), cur.exit_code, cur.http_status, cur.duration_ms,"
     "  cur.output, cur.error"
-    " FROM cur WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = cur.id"
-    "  AND a.attempt = cur.attempt AND NOT a.stale)"
+    " FROM cur"
     "), stale AS ("
     " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
     "  finished_at, exit_code, http_status, duration_ms, output, error, stale)"
@@ -184,24 +180,19 @@ static const char APPLY_OK_SQL[] =
      * partial index task_runs_leased and hash them */
     " FROM cur WHERE tr.id = cur.id AND tr.state || '' = 'running' AND tr.attempt = cur.attempt"
     " RETURNING tr.id, tr.run_id, tr.attempt, tr.target_executor IS NOT NULL AS copy,"
-    "  cur.executor_id, cur.exit_code, cur.http_status, cur.output, cur.duration_ms,"
-    "  cur.started_at, cur.finished_at"
+    "  coalesce(tr.executor_id, cur.executor_id) AS executor_id, tr.attempt_claimed_at AS "
+    "claimed_at,"
+    "  coalesce(tr.attempt_started_at, cur.started_at) AS started_at,"
+    "  cur.exit_code, cur.http_status, cur.output, cur.duration_ms, cur.finished_at"
     "), att AS ("
-    " UPDATE attempts a SET state = 'succeeded',"
-    "  executor_id = coalesce(a.executor_id, cur.executor_id),"
-    "  started_at = coalesce(a.started_at, cur.started_at), finished_at = cur.finished_at,"
-    "  exit_code = cur.exit_code, http_status = cur.http_status,"
-    "  duration_ms = cur.duration_ms, output = cur.output, error = NULL"
-    " FROM upd cur WHERE a.task_run_id = cur.id AND a.attempt = cur.attempt AND NOT a.stale"
-    " RETURNING a.task_run_id"
-    "), attins AS ("
-    /* an attempt without its row (written by an older engine, or lost):
-     * recorded now */
-    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, started_at,"
-    "  finished_at, exit_code, http_status, duration_ms, output)"
-    " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded', cur.started_at,"
+    /* the attempt ends: its row, with what its task run kept of it while
+     * it ran (migration 013) */
+    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at,"
+    "  started_at, finished_at, exit_code, http_status, duration_ms, output)"
+    " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded',"
+    "  coalesce(cur.claimed_at, now()), cur.claimed_at, cur.started_at,"
     "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
-    " FROM upd cur WHERE cur.id NOT IN (SELECT task_run_id FROM att)"
+    " FROM upd cur"
     "), sib AS MATERIALIZED ("
     /* sole: the only task run of its run (the run completes without its
      * task runs being read again, runs__settle_sole) */
@@ -581,10 +572,10 @@ static const char STARTED_SQL[] =
     " lk AS (SELECT tr.id, x.attempt, CASE WHEN x.ms > 0 THEN to_timestamp(x.ms / 1000.0)"
     "  ELSE now() END AS at"
     "  FROM task_runs tr JOIN x ON x.id = tr.id AND x.attempt = tr.attempt"
-    "  WHERE tr.state = 'running' ORDER BY tr.id FOR UPDATE OF tr),"
-    " a AS (UPDATE attempts a SET started_at = coalesce(a.started_at, lk.at) FROM lk"
-    "  WHERE a.task_run_id = lk.id AND a.attempt = lk.attempt AND NOT a.stale)"
-    " UPDATE task_runs tr SET started_at = coalesce(tr.started_at, lk.at), updated_at = now()"
+    "  WHERE tr.state = 'running' ORDER BY tr.id FOR UPDATE OF tr)"
+    /* the attempt's start, on its task run until it ends (migration 013) */
+    " UPDATE task_runs tr SET started_at = coalesce(tr.started_at, lk.at),"
+    "  attempt_started_at = coalesce(tr.attempt_started_at, lk.at), updated_at = now()"
     " FROM lk WHERE tr.id = lk.id";
 
 /* Appends "{a,b,c}" of ints. */

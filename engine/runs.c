@@ -336,17 +336,23 @@ static int is_final_run(const char *state)
 }
 
 static const char CANCEL_TASKS_SQL[] =
-    "WITH lk AS (SELECT id, state FROM task_runs WHERE run_id = $1::bigint"
+    "WITH lk AS (SELECT id, state, attempt_claimed_at AS claimed_at, attempt_started_at FROM "
+    "task_runs"
+    "  WHERE run_id = $1::bigint"
     "  AND state NOT IN (" RUNS_FINAL ") ORDER BY id FOR UPDATE),"
     " upd AS (UPDATE task_runs tr SET state = 'cancelled', finished_at = now(),"
     "  lease_expires_at = NULL, wait_reason = NULL, updated_at = now(),"
     "  error = 'cancelled by ' || coalesce($2, 'unknown')"
     "  FROM lk WHERE tr.id = lk.id"
-    "  RETURNING tr.id, tr.run_id, tr.attempt, tr.executor_id, lk.state AS from_state),"
-    " att AS (UPDATE attempts a SET state = 'cancelled', finished_at = now(),"
-    "  error = 'cancelled by ' || coalesce($2, 'unknown')"
-    "  FROM upd WHERE upd.from_state = 'running' AND a.task_run_id = upd.id"
-    "  AND a.attempt = upd.attempt AND NOT a.stale AND a.state = 'running'),"
+    "  RETURNING tr.id, tr.run_id, tr.attempt, tr.executor_id, lk.state AS from_state,"
+    "  lk.claimed_at, lk.attempt_started_at),"
+    /* a running attempt ends here: its row (migration 013); a broadcast
+     * parent (no executor) has none */
+    " att AS (INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at,"
+    "  sent_at, started_at, finished_at, error)"
+    "  SELECT id, attempt, executor_id, 'cancelled', coalesce(claimed_at, now()), claimed_at,"
+    "  attempt_started_at, now(), 'cancelled by ' || coalesce($2, 'unknown')"
+    "  FROM upd WHERE from_state = 'running' AND executor_id IS NOT NULL),"
     " ev AS (INSERT INTO events (kind, workflow_id, run_id, task_run_id, actor, data)"
     "  SELECT 'task_run.state', $3::bigint, run_id, id, $2, jsonb_build_object("
     "  'from', from_state, 'to', 'cancelled', 'attempt', attempt) FROM upd)"

@@ -42,7 +42,7 @@ YAML
 		sleep "$cut_s"
 		# from 3 missed heartbeats (+1 s) on, nothing more is sent to xp
 		local late
-		late=$(psql_q "SELECT count(*) FROM attempts WHERE executor_id = 'xp' AND NOT stale
+		late=$(psql_q "SELECT count(*) FROM attempts_all WHERE executor_id = 'xp' AND NOT stale
 			AND claimed_at > to_timestamp($t_cut + 4.5) AND claimed_at < now()")
 		echo "# $S $c: $on_xp task runs running on xp at the cut; $late claimed for xp from cut+4.5 s to the heal (xp state: $(psql_q "SELECT state FROM executors WHERE id = 'xp'"))"
 		[ "$late" = 0 ] || rerouted=0

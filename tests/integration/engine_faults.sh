@@ -82,7 +82,7 @@ t0=$SECONDS
 wait_run_final 40 "$run"
 check "engine killed: run finished after restart ($((SECONDS - t0))s)" test "$(run_state "$run")" = succeeded
 check "engine killed: every task run final, none running" test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state <> 'succeeded'")" = 0
-check "engine killed: no attempt left running" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'running'")" = 0
+check "engine killed: no attempt left running" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'running'")" = 0
 
 # -------------------------------------------- PostgreSQL restarted under us
 cat >"$D/dbdown.yaml" <<YAML

@@ -785,6 +785,45 @@ Test(api2, task_runs_attempts_schedules)
 	req(&h, "GET", path, VIEWER, NULL);
 	expect(&h, 404);
 	http_free(&h);
+	/* attempt 2 claimed and running: it lives on its task run (no attempts
+	 * row until it ends) and shows as the running attempt */
+	q = xasprintf("UPDATE task_runs SET state = 'running', attempt = 2, executor_id = 'x2',"
+	              " attempt_claimed_at = now(), lease_expires_at = now() + interval '30 s'"
+	              " WHERE run_id = %lld AND task = 'first'",
+	              run);
+	sql(q);
+	free(q);
+	snprintf(path, sizeof path, "/api/v1/runs/%lld/tasks/first", run);
+	req(&h, "GET", path, VIEWER, NULL);
+	expect(&h, 200);
+	att = json_object_get(h.json, "attempts");
+	cr_assert_eq(json_array_size(att), 2, "%s", h.body);
+	cr_assert_str_eq(jstr(json_array_get(att, 1), "state"), "running");
+	cr_assert_str_eq(jstr(json_array_get(att, 1), "executor_id"), "x2");
+	cr_assert(json_is_string(json_object_get(json_array_get(att, 1), "claimed_at")), "%s",
+	          h.body);
+	http_free(&h);
+	snprintf(path, sizeof path, "/api/v1/runs/%lld/tasks/first/attempts/2", run);
+	req(&h, "GET", path, VIEWER, NULL);
+	expect(&h, 200);
+	cr_assert_str_eq(jstr(h.json, "state"), "running");
+	http_free(&h);
+	snprintf(path, sizeof path, "/api/v1/runs/%lld", run);
+	req(&h, "GET", path, VIEWER, NULL);
+	expect(&h, 200);
+	{
+		json_t *trs = json_object_get(h.json, "task_runs"), *tr, *running = NULL;
+		size_t i;
+		json_array_foreach(trs, i, tr)
+		{
+			if (strcmp(jstr(tr, "task"), "first") == 0)
+				running = json_array_get(json_object_get(tr, "attempts"), 1);
+		}
+		cr_assert(running, "%s", h.body);
+		cr_assert_str_eq(jstr(running, "state"), "running");
+		cr_assert_str_eq(jstr(running, "executor_id"), "x2");
+	}
+	http_free(&h);
 	snprintf(path, sizeof path, "/api/v1/runs/%lld/tasks/nope", run);
 	req(&h, "GET", path, VIEWER, NULL);
 	expect(&h, 404);

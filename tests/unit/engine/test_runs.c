@@ -144,12 +144,12 @@ static const char *rstate(long long run)
  * run was not claimable. */
 static int claim(long long id, const char *executor)
 {
-	return (int)qi("WITH c AS (UPDATE task_runs SET state = 'running', attempt = attempt + 1,"
+	/* as the dispatcher marks a claim: the attempt lives on the task run
+	 * until it ends (migration 013) */
+	return (int)qi("UPDATE task_runs SET state = 'running', attempt = attempt + 1,"
 	               " executor_id = '%s', lease_expires_at = now() + interval '30 s',"
-	               " updated_at = now() WHERE id = %lld AND state IN ('queued', 'retrying')"
-	               " RETURNING id, attempt, executor_id)"
-	               " INSERT INTO attempts (task_run_id, attempt, executor_id)"
-	               " SELECT id, attempt, executor_id FROM c RETURNING attempt",
+	               " attempt_claimed_at = now(), attempt_started_at = NULL, updated_at = now()"
+	               " WHERE id = %lld AND state IN ('queued', 'retrying') RETURNING attempt",
 	               executor, id);
 }
 
@@ -746,7 +746,7 @@ Test(runs, started_and_lease_renewal_are_fenced)
 	int atts[2] = {att + 1, att};
 	int64_t at[2] = {1000, 1764100000000LL};
 	cr_assert_eq(runs_apply_started(S, ids, atts, at, 2), 0);
-	cr_assert_str_eq(q("SELECT (started_at = to_timestamp(1764100000)) FROM attempts"
+	cr_assert_str_eq(q("SELECT (started_at = to_timestamp(1764100000)) FROM attempts_all"
 	                   " WHERE task_run_id = %lld",
 	                   id),
 	                 "t");
@@ -807,7 +807,7 @@ Test(runs, reaper_backstop_for_hung_tasks)
 	long long id = trid(run, "a");
 	cr_assert_eq(claim(id, "x1"), 1);
 	/* heartbeats keep the lease fresh, but the task runs far too long */
-	exec_sql("UPDATE attempts SET claimed_at = now() - interval '40 s'");
+	exec_sql("UPDATE task_runs SET attempt_claimed_at = now() - interval '40 s'");
 	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
 	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", id), "timeout");
@@ -1020,11 +1020,9 @@ Test(runs, two_engines_finishing_one_run_complete_it_once)
 static void apply_batch(long long run_filter_min, const char *label)
 {
 	/* claim every queued task run at once, like a dispatcher batch */
-	exec_sql("WITH c AS (UPDATE task_runs SET state = 'running', attempt = attempt + 1,"
-	         " executor_id = 'x1', lease_expires_at = now() + interval '30 s'"
-	         " WHERE state = 'queued' RETURNING id, attempt)"
-	         " INSERT INTO attempts (task_run_id, attempt, executor_id)"
-	         " SELECT id, attempt, 'x1' FROM c");
+	exec_sql("UPDATE task_runs SET state = 'running', attempt = attempt + 1,"
+	         " executor_id = 'x1', lease_expires_at = now() + interval '30 s',"
+	         " attempt_claimed_at = now() WHERE state = 'queued'");
 	PGresult *r = store_exec(S,
 	                         "SELECT id, attempt FROM task_runs WHERE state = 'running'"
 	                         " ORDER BY id",
