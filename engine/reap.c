@@ -39,9 +39,12 @@ static const char REAP_CANDIDATES_SQL[] =
      * (lookups per running task run: LATERAL ... LIMIT 1 keeps them index
      * probes) */
     "  (SELECT x.id FROM task_runs x"
-    "   LEFT JOIN LATERAL (SELECT t.spec FROM runs r JOIN tasks t"
-    "    ON t.workflow_id = r.workflow_id AND t.version = r.version AND t.name = x.task"
-    "    WHERE r.id = x.run_id LIMIT 1) t ON true"
+    /* two probes in a fixed order (OFFSET 0): as a join under LIMIT 1 the
+     * planner merge-joined all of a million-row tasks per task run */
+    "   LEFT JOIN LATERAL (SELECT t.spec FROM (SELECT r.workflow_id, r.version FROM runs r"
+    "    WHERE r.id = x.run_id OFFSET 0) r CROSS JOIN LATERAL (SELECT t.spec FROM tasks t"
+    "    WHERE t.workflow_id = r.workflow_id AND t.version = r.version AND t.name = x.task"
+    "    OFFSET 0) t) t ON true"
     "   WHERE $3::bool AND x.state = 'running' AND x.lease_expires_at >= now()"
     "    AND coalesce((t.spec->>'timeout_ms')::bigint, 0) > 0"
     "    AND coalesce(x.attempt_started_at, x.attempt_claimed_at, x.updated_at)"
@@ -263,9 +266,10 @@ static const char LOST_COPIES_SQL[] =
     "SELECT id, run_id FROM ("
     /* copies (few: the partial index task_runs_copies) */
     " SELECT tr.id, tr.run_id FROM task_runs tr"
-    " JOIN runs r ON r.id = tr.run_id"
-    " JOIN tasks t ON t.workflow_id = r.workflow_id AND t.version = r.version"
-    "  AND t.name = tr.task"
+    " CROSS JOIN LATERAL (SELECT r.workflow_id, r.version FROM runs r WHERE r.id = tr.run_id"
+    "  OFFSET 0) r"
+    " CROSS JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
+    "  AND t.version = r.version AND t.name = tr.task OFFSET 0) t"
     " LEFT JOIN executors e ON e.id = tr.target_executor"
     " WHERE tr.target_executor IS NOT NULL AND tr.state IN ('queued', 'retrying')"
     "  AND t.spec->>'route' = 'broadcast'"
