@@ -61,10 +61,9 @@ static const char *const mark_sql =
 
 static const char *const requeue_sql =
     "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, att int)), "
-    "o AS (SELECT t.id, t.attempt, t.executor_id, t.attempt_claimed_at AS claimed_at FROM "
-    "task_runs t JOIN u "
-    "ON t.id = u.id AND t.attempt = u.att WHERE t.state = 'running' "
-    "ORDER BY t.id FOR UPDATE OF t), "
+    "o AS (SELECT t.id, t.attempt, t.executor_id, t.attempt_claimed_at AS claimed_at "
+    "FROM task_runs t JOIN u ON t.id = u.id AND t.attempt = u.att "
+    "WHERE t.state = 'running' ORDER BY t.id FOR UPDATE OF t), "
     "up AS (UPDATE task_runs t SET state = 'retrying', available_at = now(), "
     "max_attempts = t.max_attempts + 1, executor_id = NULL, lease_expires_at = NULL, "
     "updated_at = now() FROM o WHERE t.id = o.id RETURNING t.id) "

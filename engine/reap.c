@@ -21,6 +21,16 @@
 
 #define REAP_GRACE_MS 30000
 
+/* The task spec of the task run aliased x, for a LATERAL join: two
+ * primary-key probes in a fixed order (OFFSET 0). Joined the plain way,
+ * with runs estimated at one row, the planner merge-joined all of a
+ * million-row tasks per task run. */
+#define TASK_SPEC_OF_X                                                                           \
+	"(SELECT t.spec FROM (SELECT r.workflow_id, r.version FROM runs r WHERE r.id = x.run_id" \
+	" OFFSET 0) r CROSS JOIN LATERAL (SELECT t.spec FROM tasks t"                            \
+	" WHERE t.workflow_id = r.workflow_id AND t.version = r.version AND t.name = x.task"     \
+	" OFFSET 0) t)"
+
 /* Candidates, locked with SKIP LOCKED so two engines reaping at once split
  * the work and never wait on a task run a results batch is changing. */
 static const char REAP_CANDIDATES_SQL[] =
@@ -35,16 +45,10 @@ static const char REAP_CANDIDATES_SQL[] =
     "  (SELECT x.id FROM task_runs x WHERE x.state = 'running'"
     "   AND x.lease_expires_at < now() ORDER BY x.lease_expires_at LIMIT $1)"
     "  UNION ALL"
-    /* the engine's timeout backstop ($3), for tasks with a timeout
-     * (lookups per running task run: LATERAL ... LIMIT 1 keeps them index
-     * probes) */
+    /* the engine's timeout backstop ($3), for tasks with a timeout (the
+     * spec of each running task run by primary-key probes) */
     "  (SELECT x.id FROM task_runs x"
-    /* two probes in a fixed order (OFFSET 0): as a join under LIMIT 1 the
-     * planner merge-joined all of a million-row tasks per task run */
-    "   LEFT JOIN LATERAL (SELECT t.spec FROM (SELECT r.workflow_id, r.version FROM runs r"
-    "    WHERE r.id = x.run_id OFFSET 0) r CROSS JOIN LATERAL (SELECT t.spec FROM tasks t"
-    "    WHERE t.workflow_id = r.workflow_id AND t.version = r.version AND t.name = x.task"
-    "    OFFSET 0) t) t ON true"
+    "   LEFT JOIN LATERAL " TASK_SPEC_OF_X " t ON true"
     "   WHERE $3::bool AND x.state = 'running' AND x.lease_expires_at >= now()"
     "    AND coalesce((t.spec->>'timeout_ms')::bigint, 0) > 0"
     "    AND coalesce(x.attempt_started_at, x.attempt_claimed_at, x.updated_at)"
@@ -265,13 +269,10 @@ int runs_repair(struct store *s)
 static const char LOST_COPIES_SQL[] =
     "SELECT id, run_id FROM ("
     /* copies (few: the partial index task_runs_copies) */
-    " SELECT tr.id, tr.run_id FROM task_runs tr"
-    " CROSS JOIN LATERAL (SELECT r.workflow_id, r.version FROM runs r WHERE r.id = tr.run_id"
-    "  OFFSET 0) r"
-    " CROSS JOIN LATERAL (SELECT t.spec FROM tasks t WHERE t.workflow_id = r.workflow_id"
-    "  AND t.version = r.version AND t.name = tr.task OFFSET 0) t"
-    " LEFT JOIN executors e ON e.id = tr.target_executor"
-    " WHERE tr.target_executor IS NOT NULL AND tr.state IN ('queued', 'retrying')"
+    " SELECT x.id, x.run_id FROM task_runs x"
+    " CROSS JOIN LATERAL " TASK_SPEC_OF_X " t"
+    " LEFT JOIN executors e ON e.id = x.target_executor"
+    " WHERE x.target_executor IS NOT NULL AND x.state IN ('queued', 'retrying')"
     "  AND t.spec->>'route' = 'broadcast'"
     "  AND (e.id IS NULL OR (e.state IN ('lost', 'offline')"
     "   AND e.last_heartbeat < now() - $1::bigint * interval '1 millisecond'))"

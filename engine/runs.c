@@ -336,9 +336,8 @@ static int is_final_run(const char *state)
 }
 
 static const char CANCEL_TASKS_SQL[] =
-    "WITH lk AS (SELECT id, state, attempt_claimed_at AS claimed_at, attempt_started_at FROM "
-    "task_runs"
-    "  WHERE run_id = $1::bigint"
+    "WITH lk AS (SELECT id, state, attempt_claimed_at AS claimed_at, attempt_started_at"
+    "  FROM task_runs WHERE run_id = $1::bigint"
     "  AND state NOT IN (" RUNS_FINAL ") ORDER BY id FOR UPDATE),"
     " upd AS (UPDATE task_runs tr SET state = 'cancelled', finished_at = now(),"
     "  lease_expires_at = NULL, wait_reason = NULL, updated_at = now(),"

@@ -617,6 +617,15 @@ Test(runs, duplicate_result_applied_once)
 	cr_assert_str_eq(tstate(run, "b"), "queued");
 }
 
+/* Claims task a of run and applies its success; returns its task run id. */
+static long long succeed_a(long long run)
+{
+	long long id = trid(run, "a");
+	struct task_result r = result(id, claim(id, "x1"), "succeeded");
+	cr_assert_eq(runs_apply_results(S, &r, 1), 1);
+	return id;
+}
+
 /* The only task run of a run: its success is said by the run's run.finished
  * (same transaction), not by a task_run.state event of its own; a run that
  * does not finish with it (paused) still gets the task's event. */
@@ -624,10 +633,7 @@ Test(runs, single_task_success_is_said_by_run_finished)
 {
 	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 0))));
 	long long run = trigger("wf");
-	long long id = trid(run, "a");
-	int att = claim(id, "x1");
-	struct task_result r = result(id, att, "succeeded");
-	cr_assert_eq(runs_apply_results(S, &r, 1), 1);
+	long long id = succeed_a(run);
 	cr_assert_str_eq(rstate(run), "succeeded");
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished' AND run_id = %lld"
 	                " AND data->>'state' = 'succeeded'",
@@ -640,11 +646,8 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", id), "succeeded");
 
 	long long run2 = trigger("wf");
-	long long id2 = trid(run2, "a");
-	int att2 = claim(id2, "x1");
 	exec_sql("UPDATE runs SET state = 'paused' WHERE id = %lld", run2);
-	struct task_result r2 = result(id2, att2, "succeeded");
-	cr_assert_eq(runs_apply_results(S, &r2, 1), 1);
+	long long id2 = succeed_a(run2);
 	cr_assert_str_eq(rstate(run2), "paused");
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'task_run.state'"
 	                " AND task_run_id = %lld AND data->>'to' = 'succeeded'",
