@@ -191,6 +191,12 @@ wf_reset() { # empty the run tables between phases (schedules and workflows stay
 	q $WF_DB "TRUNCATE runs, task_runs, attempts, events, dead_letters, outbox CASCADE" >/dev/null
 	q $WF_DB "CHECKPOINT" >/dev/null
 }
+# Where every attempt shows: the view attempts_all since migration 013 (the
+# running attempt lives on its task run; since 014 a succeeded one stays
+# there too); before, the table attempts
+wf_attempts_rel() {
+	q $WF_DB "SELECT CASE WHEN to_regclass('attempts_all') IS NULL THEN 'attempts' ELSE 'attempts_all' END"
+}
 # pg_total_relation_size of a table counts its indexes and TOAST too
 WF_RUN_TABLES=(runs task_runs attempts events)
 
@@ -360,7 +366,7 @@ if phase_on latency; then
 			{ log "arrival generator failed"; continue; }
 		total=$(echo "$gen" | jq .inserted)
 		out=$(poll_until $WF_DB "SELECT count(*) FROM task_runs t JOIN runs r ON r.id = t.run_id WHERE r.created_by = 'lat-$rate' AND t.state = 'succeeded'" "$total" "${BENCH_LAT_DRAIN:-120}" "$(now_s)")
-		lat=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d $WF_DB -v tag="lat-$rate" -f "$BENCH/sql/latency.sql")
+		lat=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -d $WF_DB -v tag="lat-$rate" -v att="$(wf_attempts_rel)" -f "$BENCH/sql/latency.sql")
 		stuck=$(q $WF_DB "SELECT coalesce(json_object_agg(state, n), '{}') FROM (SELECT t.state, count(*) AS n FROM task_runs t JOIN runs r ON r.id = t.run_id
 		                  WHERE r.created_by = 'lat-$rate' AND t.state <> 'succeeded' GROUP BY 1) x")
 		lat=$(echo "$lat" | jq -c --argjson s "$stuck" '. + {not_succeeded: $s}')
@@ -412,6 +418,7 @@ if phase_on soak; then
 	wf_reset
 	wf_submit "$BENCH/workflows/bench-noop.yaml"
 	log "soak: $SOAK_RATE/s for $SOAK_MINUTES min"
+	att_rel=$(wf_attempts_rel)
 	DATABASE_URL=$WF_URL_DB bg "$WORK/soak-gen.log" node "$BENCH/peers/arrivals.mjs" "$SOAK_RATE" "$((SOAK_MINUTES * 60))" bench-noop soak
 	GEN_PID=$LAST_PID
 	for m in $(seq 1 "$SOAK_MINUTES"); do
@@ -419,9 +426,9 @@ if phase_on soak; then
 		row=$(q $WF_DB "SELECT json_build_object('minute', $m,
 		  'completed', (SELECT count(*) FROM task_runs WHERE state = 'succeeded' AND updated_at > now() - interval '60 s'),
 		  'claim_p50_ms', (SELECT round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.claimed_at - r.created_at) * 1000))::numeric, 1)
-		      FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE a.claimed_at > now() - interval '60 s'),
+		      FROM $att_rel a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE a.claimed_at > now() - interval '60 s'),
 		  'claim_p99_ms', (SELECT round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM a.claimed_at - r.created_at) * 1000))::numeric, 1)
-		      FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE a.claimed_at > now() - interval '60 s'),
+		      FROM $att_rel a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE a.claimed_at > now() - interval '60 s'),
 		  'backlog', (SELECT count(*) FROM task_runs WHERE state IN ('queued', 'retrying')),
 		  'dead_tuples', (SELECT json_object_agg(relname, n_dead_tup) FROM pg_stat_user_tables WHERE relname IN ('runs', 'task_runs', 'attempts', 'events', 'executors')),
 		  'table_bytes', (SELECT json_object_agg(relname, pg_table_size(relid)) FROM pg_stat_user_tables WHERE relname IN ('runs', 'task_runs', 'attempts', 'events')),
@@ -446,9 +453,7 @@ if phase_on recovery; then
 	log "recovery: $runs sleep(5s) runs, kill -9 of ${EXEC_IDS[0]} while it runs them (lease $REC_LEASE, heartbeat $REC_HEARTBEAT)"
 	psql -X -q -v ON_ERROR_STOP=1 -d $WF_DB -v n="$runs" -v wf=bench-sleep -v tag=recovery -f "$BENCH/sql/wf_enqueue.sql"
 	victim=${EXEC_IDS[0]}
-	# running attempts: since migration 013 they live on their task runs
-	# (the view attempts_all shows them); before, in attempts itself
-	att_rel=$(q $WF_DB "SELECT CASE WHEN to_regclass('attempts_all') IS NULL THEN 'attempts' ELSE 'attempts_all' END")
+	att_rel=$(wf_attempts_rel)
 	victim_busy() { [ "$(q $WF_DB "SELECT count(*) FROM $att_rel WHERE executor_id = '$victim' AND started_at IS NOT NULL AND finished_at IS NULL")" -ge 4 ]; }
 	wait_for 60 victim_busy || log "recovery: ${victim} did not start 4 tasks within 60 s; killing it anyway"
 	sleep 0.5
@@ -458,11 +463,11 @@ if phase_on recovery; then
 	q $WF_DB "CREATE TABLE IF NOT EXISTS bench_victims AS SELECT task_run_id, attempt FROM $att_rel WHERE executor_id = '$victim' AND finished_at IS NULL" >/dev/null
 	out=$(poll_until $WF_DB "SELECT count(*) FROM runs WHERE created_by = 'recovery' AND state IN ('succeeded', 'failed', 'cancelled')" "$runs" 180 "$(now_s)")
 	rec=$(q $WF_DB "WITH v AS (SELECT task_run_id, attempt FROM bench_victims),
-	    nxt AS (SELECT v.task_run_id, min(a.started_at) AS restarted FROM v LEFT JOIN attempts a
+	    nxt AS (SELECT v.task_run_id, min(a.started_at) AS restarted FROM v LEFT JOIN $att_rel a
 	            ON a.task_run_id = v.task_run_id AND a.attempt > v.attempt AND a.started_at IS NOT NULL GROUP BY v.task_run_id),
 	    d AS (SELECT extract(epoch FROM restarted - to_timestamp($tkill)) * 1000 AS ms FROM nxt),
 	    rq AS (SELECT extract(epoch FROM a.finished_at - to_timestamp($tkill)) * 1000 AS ms FROM v
-	           JOIN attempts a ON a.task_run_id = v.task_run_id AND a.attempt = v.attempt AND NOT a.stale)
+	           JOIN $att_rel a ON a.task_run_id = v.task_run_id AND a.attempt = v.attempt AND NOT a.stale)
 	  SELECT json_build_object(
 	    'victim_tasks', (SELECT count(*) FROM v),
 	    'requeued_max_ms', (SELECT round(max(ms)::numeric, 1) FROM rq),
@@ -472,12 +477,12 @@ if phase_on recovery; then
 	    'runs', $runs,
 	    'runs_succeeded', (SELECT count(*) FROM runs WHERE created_by = 'recovery' AND state = 'succeeded'),
 	    'jobs_lost', (SELECT count(*) FROM runs WHERE created_by = 'recovery' AND state <> 'succeeded'),
-	    'extra_attempts', (SELECT count(*) - count(DISTINCT a.task_run_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id
+	    'extra_attempts', (SELECT count(*) - count(DISTINCT a.task_run_id) FROM $att_rel a JOIN task_runs t ON t.id = a.task_run_id
 	                       JOIN runs r ON r.id = t.run_id WHERE r.created_by = 'recovery' AND t.state = 'succeeded' AND NOT a.stale),
-	    'extra_attempts_not_on_victim', (SELECT count(*) - count(DISTINCT a.task_run_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id
+	    'extra_attempts_not_on_victim', (SELECT count(*) - count(DISTINCT a.task_run_id) FROM $att_rel a JOIN task_runs t ON t.id = a.task_run_id
 	                       JOIN runs r ON r.id = t.run_id WHERE r.created_by = 'recovery' AND t.state = 'succeeded' AND NOT a.stale
 	                       AND t.id NOT IN (SELECT task_run_id FROM bench_victims)),
-	    'stale_results', (SELECT count(*) FROM attempts WHERE stale))")
+	    'stale_results', (SELECT count(*) FROM $att_rel WHERE stale))")
 	q $WF_DB "DROP TABLE IF EXISTS bench_victims" >/dev/null
 	result "$(jq -n --argjson rec "$rec" --arg lease "$REC_LEASE" --arg hb "$REC_HEARTBEAT" \
 		'{phase:"recovery", system:"wf", lease:$lease, heartbeat:$hb} + $rec')"

@@ -457,6 +457,32 @@ static json_t *outputs_for(const struct run_outputs *o, long long run_id)
 	return NULL;
 }
 
+/* Whether a string anywhere in v refers to an upstream task's outputs
+ * (${tasks.…}). A walk, not a serialisation: it runs for every claimed
+ * row. */
+static int refers_to_tasks(const json_t *v)
+{
+	size_t i;
+	const char *k;
+	json_t *e;
+	if (json_is_string(v))
+		return strstr(json_string_value(v), "${tasks.") != NULL;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (refers_to_tasks(e))
+				return 1;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e)
+		{
+			if (refers_to_tasks(e))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 /* Upstream outputs of the runs whose tasks refer to tasks.*. */
 static int load_outputs(struct store *s, const struct row *rows, int n, struct run_outputs *o)
 {
@@ -471,11 +497,8 @@ static int load_outputs(struct store *s, const struct row *rows, int n, struct r
 	for (int i = 0; i < n; i++) {
 		if (!rows[i].ex)
 			continue;
-		json_t *step = json_object_get(rows[i].spec, "step");
-		char *text = json_dumps(step, JSON_COMPACT);
-		int refers = text && strstr(text, "${tasks.");
-		free(text);
-		if (!refers || outputs_for(o, rows[i].run_id))
+		if (!refers_to_tasks(json_object_get(rows[i].spec, "step")) ||
+		    outputs_for(o, rows[i].run_id))
 			continue;
 		o->run_id[o->n] = rows[i].run_id;
 		o->obj[o->n++] = json_object();

@@ -132,7 +132,7 @@ static const char APPLY_SQL[] =
     " FROM x WHERE $2::int = 0"
     "  AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.id = x.id)"
     "  AND EXISTS (SELECT 1 FROM task_runs tr WHERE tr.id = x.id)"
-    "  AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = x.id"
+    "  AND NOT EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = x.id"
     "   AND a.attempt = x.attempt AND a.state = x.att_state"
     "   AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.executor_id)"
     "    OR (NOT a.stale AND a.finished_at IS NOT NULL)))"
@@ -173,26 +173,21 @@ static const char APPLY_OK_SQL[] =
      * version checked again by the conditions of the update. */
     " FROM x ORDER BY x.id"
     "), upd AS ("
+    /* The succeeded attempt stays on its task run (migration 014): no
+     * attempts row, unless a resume resets the task run later */
     " UPDATE task_runs tr SET state = 'succeeded', outputs = cur.outputs, error = NULL,"
-    "  wait_reason = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now()"
+    "  wait_reason = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now(),"
+    "  executor_id = coalesce(tr.executor_id, cur.executor_id),"
+    "  attempt_id = nextval('attempts_id_seq'),"
+    "  attempt_started_at = coalesce(tr.attempt_started_at, cur.started_at),"
+    "  attempt_finished_at = cur.finished_at, attempt_exit_code = cur.exit_code,"
+    "  attempt_http_status = cur.http_status, attempt_duration_ms = cur.duration_ms,"
+    "  attempt_output = cur.output"
     /* `state || ''`: a primary key probe per result; `state = 'running'`
      * alone let the planner read every running task run through the
      * partial index task_runs_leased and hash them */
     " FROM cur WHERE tr.id = cur.id AND tr.state || '' = 'running' AND tr.attempt = cur.attempt"
-    " RETURNING tr.id, tr.run_id, tr.attempt, tr.target_executor IS NOT NULL AS copy,"
-    "  coalesce(tr.executor_id, cur.executor_id) AS executor_id, tr.attempt_claimed_at AS "
-    "claimed_at,"
-    "  coalesce(tr.attempt_started_at, cur.started_at) AS started_at,"
-    "  cur.exit_code, cur.http_status, cur.output, cur.duration_ms, cur.finished_at"
-    "), att AS ("
-    /* the attempt ends: its row, with what its task run kept of it while
-     * it ran (migration 013) */
-    " INSERT INTO attempts (task_run_id, attempt, executor_id, state, claimed_at, sent_at,"
-    "  started_at, finished_at, exit_code, http_status, duration_ms, output)"
-    " SELECT cur.id, cur.attempt, cur.executor_id, 'succeeded',"
-    "  coalesce(cur.claimed_at, now()), cur.claimed_at, cur.started_at,"
-    "  cur.finished_at, cur.exit_code, cur.http_status, cur.duration_ms, cur.output"
-    " FROM upd cur"
+    " RETURNING tr.id, tr.run_id, tr.attempt, tr.target_executor IS NOT NULL AS copy"
     "), sib AS MATERIALIZED ("
     /* sole: the only task run of its run (the run completes without its
      * task runs being read again, runs__settle_sole) */

@@ -1,8 +1,9 @@
 -- Latency of the runs tagged :'tag' (first, non-stale attempt of every
 -- succeeded task run), in milliseconds, as one JSON object:
 --   {"count":..., "<metric>": {"p50":..,"p99":..,"p999":..,"max":..}, ...}
--- created = runs.created_at (arrival), claimed = attempts.claimed_at,
--- sent = attempts.sent_at, started/finished = the executor's clock,
+-- :att names the relation that shows every attempt (bench/run.sh,
+-- wf_attempts_rel). created = runs.created_at (arrival), claimed =
+-- attempts.claimed_at, sent = attempts.sent_at, started/finished = the executor's clock,
 -- committed = task_runs.updated_at (now() of the engine's result transaction).
 WITH x AS (
     SELECT extract(epoch FROM a.claimed_at - r.created_at) * 1000 AS queued_to_claimed,
@@ -14,7 +15,7 @@ WITH x AS (
            extract(epoch FROM t.updated_at - r.created_at) * 1000 AS end_to_end
     FROM runs r
     JOIN task_runs t ON t.run_id = r.id AND t.state = 'succeeded'
-    JOIN attempts a ON a.task_run_id = t.id AND a.attempt = 1 AND NOT a.stale
+    JOIN :att a ON a.task_run_id = t.id AND a.attempt = 1 AND NOT a.stale
     WHERE r.created_by = :'tag'),
 m AS (
     SELECT k, v FROM x, LATERAL (VALUES

@@ -129,7 +129,7 @@ ch_verify() {
 	local sel="FROM task_runs t JOIN runs r ON r.id = t.run_id WHERE r.created_by = '$tag'"
 	row=$(psql_q "SELECT count(*),
 		count(*) FILTER (WHERE t.state <> 'succeeded'),
-		(SELECT count(*) FROM attempts a JOIN task_runs t2 ON t2.id = a.task_run_id JOIN runs r2 ON r2.id = t2.run_id
+		(SELECT count(*) FROM attempts_all a JOIN task_runs t2 ON t2.id = a.task_run_id JOIN runs r2 ON r2.id = t2.run_id
 		 WHERE r2.created_by = '$tag' AND t2.state = 'succeeded' AND NOT a.stale AND a.attempt < t2.attempt
 		 AND a.state NOT IN ('rejected', 'breaker_open')),
 		count(*) FILTER (WHERE t.state = 'succeeded' AND t.attempt > 1),
@@ -137,30 +137,30 @@ ch_verify() {
 		count(*) FILTER (WHERE r.state <> 'succeeded')
 		$sel")
 	IFS='|' read -r V_TASKS V_LOST V_DUPS V_REEXEC V_RUNNING V_RUNS_NOT_OK <<<"$row"
-	V_STALE=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id
+	V_STALE=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id
 		JOIN runs r ON r.id = t.run_id WHERE r.created_by = '$tag' AND a.stale")
 	# The final attempt number is the (only) attempt row that succeeded.
 	local bad_final bad_seq unexplained stale_won
 	bad_final=$(psql_q "SELECT count(*) $sel AND t.state = 'succeeded' AND (
-		(SELECT count(*) FROM attempts a WHERE a.task_run_id = t.id AND NOT a.stale AND a.state = 'succeeded') <> 1
-		OR NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = t.id AND NOT a.stale
+		(SELECT count(*) FROM attempts_all a WHERE a.task_run_id = t.id AND NOT a.stale AND a.state = 'succeeded') <> 1
+		OR NOT EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = t.id AND NOT a.stale
 		               AND a.state = 'succeeded' AND a.attempt = t.attempt))")
 	# Attempt numbers: one row per attempt, 1..attempt, claimed in order.
 	bad_seq=$(psql_q "SELECT count(*) $sel AND (
-		(SELECT count(DISTINCT a.attempt) FROM attempts a WHERE a.task_run_id = t.id AND NOT a.stale) <> t.attempt
-		OR (SELECT count(*) FROM attempts a WHERE a.task_run_id = t.id AND NOT a.stale) <> t.attempt
-		OR EXISTS (SELECT 1 FROM attempts a, attempts b WHERE a.task_run_id = t.id AND b.task_run_id = t.id
+		(SELECT count(DISTINCT a.attempt) FROM attempts_all a WHERE a.task_run_id = t.id AND NOT a.stale) <> t.attempt
+		OR (SELECT count(*) FROM attempts_all a WHERE a.task_run_id = t.id AND NOT a.stale) <> t.attempt
+		OR EXISTS (SELECT 1 FROM attempts_all a, attempts b WHERE a.task_run_id = t.id AND b.task_run_id = t.id
 		           AND NOT a.stale AND NOT b.stale AND a.attempt < b.attempt AND a.claimed_at > b.claimed_at))")
 	# Every earlier attempt of a re-executed task run was fenced off (lost,
 	# timed out, cancelled, failed) — none succeeded.
 	unexplained=$(psql_q "SELECT count(*) $sel AND t.attempt > 1 AND EXISTS (
-		SELECT 1 FROM attempts a WHERE a.task_run_id = t.id AND NOT a.stale AND a.attempt < t.attempt
+		SELECT 1 FROM attempts_all a WHERE a.task_run_id = t.id AND NOT a.stale AND a.attempt < t.attempt
 		AND a.state NOT IN ('lost', 'timeout', 'cancelled', 'failed', 'rejected', 'breaker_open'))")
-	V_REJECTED=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id
+	V_REJECTED=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id
 		JOIN runs r ON r.id = t.run_id WHERE r.created_by = '$tag' AND NOT a.stale AND a.state = 'rejected'")
 	# No result of a superseded attempt was accepted: no attempt row other
 	# than the final one succeeded (a late result is a stale row instead).
-	stale_won=$(psql_q "SELECT count(*) $sel AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = t.id
+	stale_won=$(psql_q "SELECT count(*) $sel AND EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = t.id
 		AND NOT a.stale AND a.state = 'succeeded' AND a.attempt <> t.attempt)")
 	# duplicates = attempts beyond the first that ran (a rejected dispatch —
 	# no free slot — never started the step and does not count)
@@ -174,7 +174,7 @@ ch_verify() {
 	check "$label: $V_STALE stale rows, none accepted (accepted: $stale_won)" test "$stale_won" = 0
 	if [ "$bad_final$bad_seq$unexplained" != 000 ]; then
 		psql_q "SELECT t.id, t.state, t.attempt, (SELECT string_agg(a.attempt || ':' || a.state || ':' || coalesce(a.executor_id,'') || CASE WHEN a.stale THEN ':stale' ELSE '' END, ' ' ORDER BY a.id)
-			FROM attempts a WHERE a.task_run_id = t.id) $sel AND t.attempt > 1 ORDER BY t.id LIMIT 15" | sed 's/^/#   /'
+			FROM attempts_all a WHERE a.task_run_id = t.id) $sel AND t.attempt > 1 ORDER BY t.id LIMIT 15" | sed 's/^/#   /'
 	fi
 	if [ "$V_LOST" != 0 ]; then
 		psql_q "SELECT t.state, count(*), min(t.id), max(t.attempt), left(max(t.error), 200) $sel AND t.state <> 'succeeded' GROUP BY 1" | sed 's/^/#   not succeeded: /'
@@ -194,8 +194,8 @@ TRUNCATE chaos_faults;
 \copy chaos_faults FROM '$IT_DIR/faults.tsv'
 SQL
 	psql_q "WITH f AS (SELECT at, (SELECT min(extract(epoch FROM a.finished_at)) - f.at
-		FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id
-		JOIN attempts p ON p.task_run_id = a.task_run_id AND p.attempt = a.attempt - 1 AND NOT p.stale
+		FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id
+		JOIN attempts_all p ON p.task_run_id = a.task_run_id AND p.attempt = a.attempt - 1 AND NOT p.stale
 		WHERE r.created_by = '$tag' AND NOT a.stale AND a.state = 'succeeded' AND a.attempt > 1
 		AND extract(epoch FROM a.claimed_at) >= f.at AND extract(epoch FROM p.claimed_at) < f.at) AS rec
 		FROM chaos_faults f)

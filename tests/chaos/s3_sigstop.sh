@@ -61,10 +61,10 @@ YAML
 		check "$S: orphaned steps killed at all (within 10 s)" test "$t_gone" != 99
 		# the late results arrive (succeeded for the short tasks, cancelled for
 		# the orphans) and are stored stale
-		ch_wait_q 10 6 "SELECT count(DISTINCT t.id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1"
+		ch_wait_q 10 6 "SELECT count(DISTINCT t.id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1"
 		local late_ok late_cancel
-		late_ok=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1 AND a.state = 'succeeded'")
-		late_cancel=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1 AND a.state <> 'succeeded'")
+		late_ok=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1 AND a.state = 'succeeded'")
+		late_cancel=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE r.created_by = 's3-$round' AND a.stale AND a.attempt = 1 AND a.state <> 'succeeded'")
 		echo "# $S round $round: late results stored stale: $late_ok succeeded, $late_cancel cancelled/other"
 		check "$S: the 4 late successes were refused (stale rows: $late_ok)" test "$late_ok" = 4
 		check "$S: the orphans' cancelled reports were refused too (stale rows: $late_cancel)" test "$late_cancel" = 2

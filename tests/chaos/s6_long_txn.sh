@@ -63,7 +63,7 @@ YAML
 		round(count(*) FILTER (WHERE f >= $txn_at AND f < $txn_end) / $CH_S6_TXN::numeric, 1),
 		round(count(*) FILTER (WHERE f >= $txn_end) / greatest(extract(epoch FROM max(to_timestamp(f))) - $txn_end, 0.1)::numeric, 1),
 		min(f) FILTER (WHERE f >= $txn_at)
-		FROM (SELECT extract(epoch FROM a.finished_at)::numeric AS f FROM attempts a WHERE NOT a.stale AND a.state = 'succeeded') x")
+		FROM (SELECT extract(epoch FROM a.finished_at)::numeric AS f FROM attempts_all a WHERE NOT a.stale AND a.state = 'succeeded') x")
 	local r_before r_during r_after first_during
 	IFS='|' read -r r_before r_during r_after first_during <<<"$rates"
 	# recovery: from the end of the transaction until the backlog is back to

@@ -85,7 +85,7 @@ SQL
 		# each attempt running at the crash: recorded lost (lease expired), and
 		# the task run went on with a higher attempt
 		relost=$(psql_q "SELECT count(*) FROM chaos_crash c JOIN task_runs t ON t.id = c.id WHERE t.attempt > c.attempt
-			AND EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = c.id AND a.attempt = c.attempt AND NOT a.stale AND a.state = 'lost' AND a.error LIKE 'lease expired%')")
+			AND EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = c.id AND a.attempt = c.attempt AND NOT a.stale AND a.state = 'lost' AND a.error LIKE 'lease expired%')")
 		local retries_counted
 		retries_counted=$(psql_q "SELECT count(*) FROM chaos_crash c JOIN task_runs t ON t.id = c.id WHERE t.retries_used >= 1")
 		echo "# $S $round: everything final ${t_all}s after the engine started; of the $c_run attempts running at the crash $relost were recorded lost (lease expired) and re-queued, $retries_counted counted against retries"

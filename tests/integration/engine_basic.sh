@@ -38,11 +38,11 @@ wait_run_final 30 "$run"
 check "diamond: run succeeded" test "$(run_state "$run")" = succeeded
 check "diamond: a first, d last" test "$(head -n 1 "$D/order")$(tail -n 1 "$D/order")" = ad
 check "diamond: every task ran once" test "$(sort "$D/order" | tr -d '\n')" = abcd
-check "diamond: d claimed after b and c finished" test "$(psql_q "SELECT (SELECT min(claimed_at) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'd') >= (SELECT max(finished_at) FROM task_runs WHERE run_id = $run AND task IN ('b','c'))")" = t
+check "diamond: d claimed after b and c finished" test "$(psql_q "SELECT (SELECT min(claimed_at) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'd') >= (SELECT max(finished_at) FROM task_runs WHERE run_id = $run AND task IN ('b','c'))")" = t
 check "diamond: output of a reached b's argv, param via WF_PARAM_*" test "$(cat "$D/b.out")" = "v-42 bonjour diamond"
 check "diamond: outputs stored" test "$(tr_q "$run" a "outputs->>'k'")" = v-42
 check "diamond: attempts rows, one per task, on known executors" \
-	test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded' AND a.executor_id IN ('ex1','ex2') AND a.sent_at IS NOT NULL")" = 4
+	test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded' AND a.executor_id IN ('ex1','ex2') AND a.sent_at IS NOT NULL")" = 4
 
 # ------------------------------------------------- retries, dead, timeout
 cat >"$D/failing.yaml" <<YAML
@@ -65,9 +65,9 @@ wait_run_final 30 "$run"
 check "retries: run failed" test "$(run_state "$run")" = failed
 check "retries: flaky dead after 3 attempts" test "$(tr_q "$run" flaky "state || '/' || attempt")" = dead/3
 check "retries: dead letter row" test "$(psql_q "SELECT count(*) FROM dead_letters d JOIN task_runs t ON t.id = d.task_run_id WHERE t.run_id = $run AND t.task = 'flaky'")" = 1
-check "retries: backoff respected between attempts (>= 250 ms)" test "$(psql_q "SELECT bool_and(gap >= interval '250 ms') FROM (SELECT a.claimed_at - lag(a.finished_at) OVER (ORDER BY a.attempt) AS gap FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'flaky') x WHERE gap IS NOT NULL")" = t
+check "retries: backoff respected between attempts (>= 250 ms)" test "$(psql_q "SELECT bool_and(gap >= interval '250 ms') FROM (SELECT a.claimed_at - lag(a.finished_at) OVER (ORDER BY a.attempt) AS gap FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'flaky') x WHERE gap IS NOT NULL")" = t
 check "retries: downstream upstream_failed" test "$(tr_q "$run" after state)" = upstream_failed
-check "timeout: slow attempt recorded as timeout" test "$(psql_q "SELECT a.state FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'slow'")" = timeout
+check "timeout: slow attempt recorded as timeout" test "$(psql_q "SELECT a.state FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'slow'")" = timeout
 check "timeout: slow task final and not succeeded" bash -c "case '$(tr_q "$run" slow state)' in failed|dead) exit 0;; esac; exit 1"
 
 # -------------------------------------------------------------- priorities
@@ -90,9 +90,9 @@ sleep 0.5
 check "priorities: nothing runs without an executor in the pool" test "$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND state = 'queued'")" = 5
 it_executor solo1 --heartbeat-ms 1000 --slots 1 --pool solo
 wait_run_final 20 "$run"
-order=$(psql_q "SELECT string_agg(t.task, ',' ORDER BY a.claimed_at, a.id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")
+order=$(psql_q "SELECT string_agg(t.task, ',' ORDER BY a.claimed_at, a.id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")
 check "priorities: high, high, medium, low, low (got $order)" bash -c "[[ '$order' =~ ^high[12],high[12],med1,low[12],low[12]$ ]]"
-check "priorities: one slot never ran two at once" test "$(psql_q "SELECT count(*) FROM attempts a JOIN attempts b ON a.id < b.id AND a.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND b.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND a.started_at < b.finished_at AND b.started_at < a.finished_at")" = 0
+check "priorities: one slot never ran two at once" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN attempts_all b ON a.id < b.id AND a.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND b.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND a.started_at < b.finished_at AND b.started_at < a.finished_at")" = 0
 
 # ------------------------------------------------------------------ cancel
 cat >"$D/cancel.yaml" <<YAML

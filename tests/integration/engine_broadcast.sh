@@ -45,11 +45,11 @@ check "all: each copy ran on its own target" \
 check "all: the step saw WF_EXECUTOR_ID of each executor once" \
 	test "$(sort "$D/fan.out" | tr '\n' ' ')" = "bx1 bx2 bx3 "
 check "all: no copy on the executor of another pool" \
-	test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.executor_id = 'ox1'")" = 0
+	test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.executor_id = 'ox1'")" = 0
 check "all: parent (target NULL) succeeded" \
 	test "$(psql_q "SELECT state FROM task_runs WHERE run_id = $run AND task = 'fan' AND target_executor IS NULL")" = succeeded
 check "all: downstream ran once, after every copy finished" \
-	test "$(cat "$D/after.out")/$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND task = 'after'")/$(psql_q "SELECT (SELECT min(claimed_at) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after') >= (SELECT max(finished_at) FROM task_runs WHERE run_id = $run AND task = 'fan' AND target_executor IS NOT NULL)")" = "after/1/t"
+	test "$(cat "$D/after.out")/$(psql_q "SELECT count(*) FROM task_runs WHERE run_id = $run AND task = 'after'")/$(psql_q "SELECT (SELECT min(claimed_at) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after') >= (SELECT max(finished_at) FROM task_runs WHERE run_id = $run AND task = 'fan' AND target_executor IS NOT NULL)")" = "after/1/t"
 
 # -------------------------------------------- one executor fails: all / any
 for mode in all any; do

@@ -32,7 +32,7 @@ t0=$SECONDS
 wait_run_final 30 "$run"
 check "executor killed: run succeeded (after $((SECONDS - t0))s)" test "$(run_state "$run")" = succeeded
 check "executor killed: attempt 2 ran on the other executor" test "$(tr_q "$run" work "attempt || executor_id")" = "2$([ "$victim" = k1 ] && echo k2 || echo k1)"
-check "executor killed: attempt 1 recorded lost" test "$(psql_q "SELECT a.state FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.attempt = 1 AND NOT a.stale")" = lost
+check "executor killed: attempt 1 recorded lost" test "$(psql_q "SELECT a.state FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.attempt = 1 AND NOT a.stale")" = lost
 check "executor killed: marked lost in the executors table" wait_for 5 out_eq lost psql_q "SELECT state FROM executors WHERE id = '$victim'"
 
 # ------------------------------------- frozen executor: its result is stale
@@ -56,7 +56,7 @@ wait_for 15 out_eq 2 tr_q "$run" work attempt
 kill -CONT "$(pid_of "$frozen")"
 wait_run_final 20 "$run"
 check "frozen executor: run succeeded with attempt 2" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
-check "frozen executor: its late result was recorded stale" wait_for 5 out_eq 1 psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.stale AND a.attempt = 1"
+check "frozen executor: its late result was recorded stale" wait_for 5 out_eq 1 psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.stale AND a.attempt = 1"
 check "frozen executor: the stale result did not change the task run" test "$(tr_q "$run" work "state || '/' || attempt")" = succeeded/2
 check "frozen executor: back online after it resumed" wait_for 5 out_eq online psql_q "SELECT state FROM executors WHERE id = '$frozen'"
 

@@ -45,10 +45,10 @@ it_submit "$D/brk.yaml" >/dev/null
 it_submit "$D/brk2.yaml" >/dev/null
 
 att_states() { # att_states RUN TASK → "failed,failed,..." in attempt order
-	psql_q "SELECT string_agg(a.state, ',' ORDER BY a.attempt) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND NOT a.stale"
+	psql_q "SELECT string_agg(a.state, ',' ORDER BY a.attempt) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND NOT a.stale"
 }
 n_state() { # n_state RUN TASK STATE → attempts in STATE
-	psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND a.state = '$3' AND NOT a.stale"
+	psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND a.state = '$3' AND NOT a.stale"
 }
 breaker_state() { psql_q "SELECT coalesce(breakers->'flaky.test'->>'state', 'closed') FROM executors WHERE id = 'k1'"; }
 
@@ -64,7 +64,7 @@ check "open: heartbeat carries failures and until_ms" test "$(psql_q "SELECT (br
 tr=$(psql_q "SELECT state || '/' || attempt || '/' || max_attempts || '/' || retries_used FROM task_runs WHERE run_id = $run AND task = 'call'")
 check "open: the task waits retrying; the refusal costs no retry (state/attempt/max_attempts/retries_used = retrying/4/8/3, got $tr)" test "$tr" = retrying/4/8/3
 check "open: retried after open_for (available_at about 5 s after the refusal)" \
-	test "$(psql_q "SELECT t.available_at - a.finished_at BETWEEN interval '4.5 s' AND interval '5.5 s' FROM task_runs t JOIN attempts a ON a.task_run_id = t.id AND a.attempt = 4 WHERE t.run_id = $run AND t.task = 'call'")" = t
+	test "$(psql_q "SELECT t.available_at - a.finished_at BETWEEN interval '4.5 s' AND interval '5.5 s' FROM task_runs t JOIN attempts_all a ON a.task_run_id = t.id AND a.attempt = 4 WHERE t.run_id = $run AND t.task = 'call'")" = t
 wr=$(it_api GET "/api/v1/runs/$run" | jq -r '.task_runs[] | select(.task == "call") | .wait_reason')
 echo "# wait_reason while open: $wr"
 check "open: the run's API tells why it waits (mentions the breaker, got \"$wr\")" bash -c '[[ $1 == *"flaky.test"* ]]' _ "$wr"
@@ -77,7 +77,7 @@ check "open: wfctl executors shows flaky.test:open(Ns) with 1 <= N <= 5" bash -c
 # Other tasks behind the same breaker while it is open: refused at once,
 # the downstream sees nothing, and even with retries: 0 they are not dead.
 run2=$(it_trigger brk2)
-check "open: brk2's three tasks are refused (breaker_open)" wait_for 5 eq 3 psql_q "SELECT count(DISTINCT t.id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run2 AND a.state = 'breaker_open'"
+check "open: brk2's three tasks are refused (breaker_open)" wait_for 5 eq 3 psql_q "SELECT count(DISTINCT t.id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run2 AND a.state = 'breaker_open'"
 check "open: /other received no call" test "$(calls /other)" = 0
 check "open: brk2's tasks (retries: 0) wait retrying, not dead" test "$(psql_q "SELECT string_agg(DISTINCT state, ',') FROM task_runs WHERE run_id = $run2")" = retrying
 sleep $((t_open + 4 - SECONDS > 0 ? t_open + 4 - SECONDS : 0))

@@ -46,7 +46,7 @@ YAML
 }
 # "executor=state" of every final attempt of TASK in RUN, by executor
 per_exec() {
-	psql_q "SELECT string_agg(a.executor_id || '=' || a.state, ',' ORDER BY a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND NOT a.stale"
+	psql_q "SELECT string_agg(a.executor_id || '=' || a.state, ',' ORDER BY a.executor_id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND t.task = '$2' AND NOT a.stale"
 }
 # distinct outputs.home over the task's rows
 homes() {
@@ -66,9 +66,9 @@ check "broadcast: each copy has its own result (outputs home-c1, home-c2; got $(
 check "broadcast: each copy is a task run of its own, targeted at its executor" \
 	test "$(psql_q "SELECT string_agg(DISTINCT coalesce(target_executor, executor_id), ',') FROM task_runs WHERE run_id = $run AND task = 'hello'")" = c1,c2
 check "broadcast all: the task succeeded, downstream ran once, run succeeded" \
-	test "$(main_state "$run" hello)/$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after'")/$(run_state "$run")" = succeeded/1/succeeded
+	test "$(main_state "$run" hello)/$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after'")/$(run_state "$run")" = succeeded/1/succeeded
 check "broadcast: downstream started after every copy finished" \
-	test "$(psql_q "SELECT (SELECT min(a.claimed_at) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after') >= (SELECT max(a.finished_at) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'hello')")" = t
+	test "$(psql_q "SELECT (SELECT min(a.claimed_at) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'after') >= (SELECT max(a.finished_at) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND t.task = 'hello')")" = t
 # The API shows the copies.
 copies=$(it_api GET "/api/v1/runs/$run" | jq '[.task_runs[] | select(.task == "hello")] | length')
 check "broadcast: GET /api/v1/runs/{id} shows the copies (>= 2 rows for hello, got $copies)" test "$copies" -ge 2

@@ -17,7 +17,7 @@ check "four executors online in pool credit" \
 	wait_for 10 eq 4 psql_q "SELECT count(*) FROM executors WHERE pool = 'credit' AND state = 'online'"
 
 attempts_of() { # attempts_of RUN → "task|executor|claimed|started|finished|state" lines
-	psql_q "SELECT t.task, a.executor_id, extract(epoch FROM a.claimed_at), extract(epoch FROM a.started_at), extract(epoch FROM a.finished_at), a.state FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 ORDER BY a.claimed_at"
+	psql_q "SELECT t.task, a.executor_id, extract(epoch FROM a.claimed_at), extract(epoch FROM a.started_at), extract(epoch FROM a.finished_at), a.state FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 ORDER BY a.claimed_at"
 }
 
 cat >"$D/slowjob.yaml" <<YAML
@@ -48,26 +48,26 @@ batch_secs=$(echo "$(date +%s.%N) - $t0" | bc)
 echo "# batch of 30 x 300 ms on 3 x 2 free slots took ${batch_secs}s (ideal 1.5 s)"
 check "batch: succeeded" test "$(run_state "$batch_run")" = succeeded
 check "batch: no task went to the busy slow executor" \
-	test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run AND a.executor_id = 'slow'")" = 0
+	test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run AND a.executor_id = 'slow'")" = 0
 check "batch: finished while the slow task still ran" test "$(tr_q "$slow_run" s state)" = running
 check "batch: every fast executor took part" \
-	test "$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run")" = 3
-per=$(psql_q "SELECT string_agg(executor_id || '=' || n, ',' ORDER BY executor_id) FROM (SELECT a.executor_id, count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run GROUP BY 1) x")
+	test "$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run")" = 3
+per=$(psql_q "SELECT string_agg(executor_id || '=' || n, ',' ORDER BY executor_id) FROM (SELECT a.executor_id, count(*) n FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run GROUP BY 1) x")
 echo "# batch tasks per executor: $per"
 check "batch: one attempt per task (the engine never over-sent: no 'no free slot' refusals)" \
-	test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run")" = 30
+	test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run")" = 30
 check "batch: finished in under 4.5 s (no task queued behind the slow one)" test "$(echo "$batch_secs < 4.5" | bc)" = 1
 # Longest wait from run creation to claim: with 6 slots and 300 ms tasks the
 # last of 30 tasks is claimed after about 5 rounds (1.5 s), not after 5 s.
-maxwait=$(psql_q "SELECT round(extract(epoch FROM max(a.claimed_at) - min(r.created_at))::numeric, 2) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE t.run_id = $batch_run")
+maxwait=$(psql_q "SELECT round(extract(epoch FROM max(a.claimed_at) - min(r.created_at))::numeric, 2) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN runs r ON r.id = t.run_id WHERE t.run_id = $batch_run")
 echo "# last batch task claimed ${maxwait}s after the run was created"
 check "batch: the last task was claimed well before the slow task ended (< 4 s)" test "$(echo "$maxwait < 4" | bc)" = 1
 # Never more tasks at once on an executor than its slots (executor clocks).
-over=$(psql_q "SELECT count(*) FROM attempts a JOIN executors x ON x.id = a.executor_id WHERE a.started_at IS NOT NULL AND (SELECT count(*) FROM attempts b WHERE b.executor_id = a.executor_id AND b.started_at <= a.started_at AND b.finished_at > a.started_at AND b.id <> a.id) >= x.slots")
+over=$(psql_q "SELECT count(*) FROM attempts_all a JOIN executors x ON x.id = a.executor_id WHERE a.started_at IS NOT NULL AND (SELECT count(*) FROM attempts_all b WHERE b.executor_id = a.executor_id AND b.started_at <= a.started_at AND b.finished_at > a.started_at AND b.id <> a.id) >= x.slots")
 check "credit: no executor ever ran more tasks at once than its slots" test "$over" = 0
 # While the batch ran, the three fast executors were kept full: in the
 # middle of the batch at least 5 of their 6 slots were busy.
-mid=$(psql_q "WITH b AS (SELECT a.started_at s, a.finished_at f FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run), m AS (SELECT min(s) + (max(f) - min(s)) / 2 AS at FROM b) SELECT count(*) FROM b, m WHERE b.s <= m.at AND b.f > m.at")
+mid=$(psql_q "WITH b AS (SELECT a.started_at s, a.finished_at f FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $batch_run), m AS (SELECT min(s) + (max(f) - min(s)) / 2 AS at FROM b) SELECT count(*) FROM b, m WHERE b.s <= m.at AND b.f > m.at")
 echo "# busy fast slots in the middle of the batch: $mid of 6"
 check "credit: the idle executors' slots were used (>= 5 of 6 busy mid-batch)" test "$mid" -ge 5
 
@@ -77,7 +77,7 @@ check "slow task succeeded on its first attempt" test "$(tr_q "$slow_run" s "sta
 run=$(it_trigger batch)
 wait_run_final 30 "$run"
 check "second batch: succeeded" test "$(run_state "$run")" = succeeded
-n=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.executor_id = 'slow'")
+n=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.executor_id = 'slow'")
 echo "# second batch: slow took $n of 30"
 check "second batch: the slow executor, free again, takes work (got $n)" test "$n" -ge 2
 
@@ -99,5 +99,5 @@ check "backlog: the rest waits queued in the database (got $queued)" test "$queu
 wr=$(it_api GET "/api/v1/runs/$run" | jq -r '[.task_runs[] | select(.state == "queued") | .wait_reason] | unique | join(";")')
 check "backlog: queued tasks say 'waiting for a free slot' (got '$wr')" test "$wr" = "waiting for a free slot"
 wait_run_final 30 "$run"
-check "backlog: all 40 succeeded, one attempt each" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded'")/$(run_state "$run")" = 40/succeeded
+check "backlog: all 40 succeeded, one attempt each" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded'")/$(run_state "$run")" = 40/succeeded
 check "no engine errors" bash -c "! grep -h 'level=error' $D/engine-*.log"

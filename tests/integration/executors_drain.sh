@@ -42,14 +42,14 @@ more=$(it_trigger more)
 wait_run_final 20 "$more"
 check "drain: new work succeeded meanwhile" test "$(run_state "$more")" = succeeded
 check "drain: all new tasks went to dB (the engine routed around dA)" \
-	test "$(psql_q "SELECT string_agg(DISTINCT a.executor_id, ',') FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $more")" = dB
+	test "$(psql_q "SELECT string_agg(DISTINCT a.executor_id, ',') FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $more")" = dB
 check "drain: nothing was sent to dA and refused" \
-	test "$(psql_q "SELECT count(*) FROM attempts WHERE executor_id = 'dA' AND error LIKE '%draining%'")" = 0
+	test "$(psql_q "SELECT count(*) FROM attempts_all WHERE executor_id = 'dA' AND error LIKE '%draining%'")" = 0
 check "drain: dA still draining while its step runs" test "$(ex_q dA state)" = draining
 wait_run_final 10 "$run"
 check "drain: the running step finished and was reported: succeeded, attempt 1" test "$(tr_q "$run" long "state || '/' || attempt || '/' || executor_id")" = succeeded/1/dA
 check "drain: the step ran to its end" test "$(cat "$D/long.out" 2>/dev/null)" = "done by attempt 1"
-check "drain: one attempt only (no lease loss, no retry)" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 1
+check "drain: one attempt only (no lease loss, no retry)" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 1
 wait_for 10 bash -c "! kill -0 $DA 2>/dev/null"
 wait "$DA"
 rc=$?
@@ -106,7 +106,7 @@ check "reload: dC still online, same process" bash -c "kill -0 $DC && [ \"\$(psq
 it_submit "$D/three.yaml" >/dev/null
 run=$(it_trigger three)
 wait_run_final 15 "$run"
-span=$(psql_q "SELECT round(extract(epoch FROM max(a.finished_at) - min(a.started_at))::numeric, 2) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")
+span=$(psql_q "SELECT round(extract(epoch FROM max(a.finished_at) - min(a.started_at))::numeric, 2) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")
 check "reload: 3 x 1.5 s tasks ran concurrently on dC (span ${span}s < 2.5 s)" test "$(echo "$span < 2.5" | bc)" = 1
 # Back down to 1 slot: the engine must not send more than 1 at a time.
 printf 'pool=rl\nslots=1\n' >"$D/dC.conf"
@@ -114,9 +114,9 @@ kill -HUP "$DC"
 check "reload: slots 3 → 1 reported" wait_for 5 eq "1/1" ex_q dC "slots || '/' || free_slots"
 run=$(it_trigger three)
 wait_run_final 15 "$run"
-over=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id JOIN attempts b ON b.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND b.id > a.id AND b.started_at < a.finished_at AND a.started_at < b.finished_at WHERE t.run_id = $run")
+over=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id JOIN attempts_all b ON b.task_run_id IN (SELECT id FROM task_runs WHERE run_id = $run) AND b.id > a.id AND b.started_at < a.finished_at AND a.started_at < b.finished_at WHERE t.run_id = $run")
 check "reload: with 1 slot the three tasks ran one after another" test "$over" = 0
-check "reload: and none was refused" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 3
+check "reload: and none was refused" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 3
 # An invalid config file: the reload is refused, the executor keeps going.
 printf 'slots=banana\n' >"$D/dC.conf"
 kill -HUP "$DC"

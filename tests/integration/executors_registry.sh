@@ -124,8 +124,8 @@ WF_URL=$E1_URL it_submit "$D/fan.yaml" >/dev/null
 run=$(WF_URL=$E1_URL it_trigger fan)
 wait_run_final 30 "$run"
 check "two engines: a 12-task run started through engine 1 succeeds" test "$(run_state "$run")" = succeeded
-check "two engines: only m1/m2 ran it" test "$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded' AND a.executor_id IN ('m1','m2')")" = 12
-rej=$(psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.error LIKE '%no free slot%'")
+check "two engines: only m1/m2 ran it" test "$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.state = 'succeeded' AND a.executor_id IN ('m1','m2')")" = 12
+rej=$(psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run AND a.error LIKE '%no free slot%'")
 echo "# two engines sharing 4 slots: $rej attempts refused with 'no free slot' (credit is per engine)"
 # Each engine keeps its own credit, so two engines may over-send; an
 # executor refuses what it has no slot for ("rejected", requeued without

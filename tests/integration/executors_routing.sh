@@ -33,10 +33,10 @@ gen() { # gen NAME POOL ROUTE N STEP
 }
 # executor=count,... of the run's attempts (ordered by executor id)
 spread() {
-	psql_q "SELECT string_agg(executor_id || '=' || n, ',' ORDER BY executor_id) FROM (SELECT a.executor_id, count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 GROUP BY 1) x"
+	psql_q "SELECT string_agg(executor_id || '=' || n, ',' ORDER BY executor_id) FROM (SELECT a.executor_id, count(*) n FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 GROUP BY 1) x"
 }
 count_on() { # count_on RUN SQL_CONDITION_ON_a
-	psql_q "SELECT count(*) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND ($2)"
+	psql_q "SELECT count(*) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $1 AND ($2)"
 }
 wait_reasons() { # the distinct wait_reason of the run's task runs in STATE
 	it_api GET "/api/v1/runs/$1" | jq -r "[.task_runs[] | select(.state == \"$2\") | .wait_reason] | unique | join(\";\")"
@@ -49,8 +49,8 @@ wait_run_final 30 "$run"
 s=$(spread "$run")
 echo "# round-robin over 30 tasks: $s"
 check "round-robin: run succeeded" test "$(run_state "$run")" = succeeded
-check "round-robin: all three executors used" test "$(count_on "$run" "true")/$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 30/3
-minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
+check "round-robin: all three executors used" test "$(count_on "$run" "true")/$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 30/3
+minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
 # 30 tasks on 12 slots is already more than fits: see the backlog note below.
 check "round-robin: counts within 8..12 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 8 ] && [ \$2 -le 12 ]"
 # A backlog bigger than the slots: still spread over all three. Credit
@@ -61,7 +61,7 @@ gen rr2 rt round-robin 30 "sleep: 400ms"
 run=$(it_trigger rr2)
 wait_run_final 30 "$run"
 s=$(spread "$run")
-minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
+minmax=$(psql_q "SELECT min(n) || ' ' || max(n) FROM (SELECT count(*) n FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY a.executor_id) x")
 echo "# round-robin, 30 x 400 ms over 12 slots: $s"
 check "round-robin with a backlog: counts within 8..12 of 10 (got $s)" bash -c "set -- $minmax; [ \$1 -ge 8 ] && [ \$2 -le 12 ]"
 
@@ -74,7 +74,7 @@ s=$(spread "$run")
 echo "# random over 60 tasks: $s"
 check "random: run succeeded" test "$(run_state "$run")" = succeeded
 check "random: every executor got at least 3 of 60 (got $s)" \
-	test "$(psql_q "SELECT count(*) FROM (SELECT a.executor_id, count(*) n FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY 1) x WHERE n >= 3")" = 3
+	test "$(psql_q "SELECT count(*) FROM (SELECT a.executor_id, count(*) n FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run GROUP BY 1) x WHERE n >= 3")" = 3
 
 # --------------------------------------------------------- least-loaded
 gen ll ll least-loaded 20 "sleep: 500ms"
@@ -150,7 +150,7 @@ s=$(spread "$run")
 echo "# label:alpha over 20 tasks: $s"
 check "label:alpha: run succeeded" test "$(run_state "$run")" = succeeded
 check "label:alpha: only e1/e2 (alpha), never e3 (beta)" test "$(count_on "$run" "a.executor_id NOT IN ('e1','e2')")" = 0
-check "label:alpha: both alpha executors used" test "$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 2
+check "label:alpha: both alpha executors used" test "$(psql_q "SELECT count(DISTINCT a.executor_id) FROM attempts_all a JOIN task_runs t ON t.id = a.task_run_id WHERE t.run_id = $run")" = 2
 gen labx rt "label:gpu" 1 "sh: 'true'"
 run=$(it_trigger labx)
 sleep 1.5

@@ -363,7 +363,7 @@ Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
 	cr_assert_eq(ingest_apply(g, S, 500), 1, "%s", store_error(S));
 	cr_assert_eq(ingest_pending(g), 0);
 	/* a: the result's own start time; b (still running): the started record */
-	cr_assert_eq(qi("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM attempts"
+	cr_assert_eq(qi("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM attempts_all"
 	                " WHERE task_run_id = %lld",
 	                a),
 	             res_ms);

@@ -424,7 +424,7 @@ Test(runs, diamond_completes_in_order)
 	cr_assert_str_eq(q("SELECT outputs->>'batch_id' FROM task_runs WHERE id = %lld", a),
 	                 "b-42");
 	cr_assert_str_eq(q("SELECT state || ' ' || exit_code || ' ' || output || ' ' ||"
-	                   " (finished_at IS NOT NULL) FROM attempts WHERE task_run_id = %lld",
+	                   " (finished_at IS NOT NULL) FROM attempts_all WHERE task_run_id = %lld",
 	                   a),
 	                 "succeeded 0 hello\n true");
 	cr_assert_str_eq(tstate(run, "b"), "queued");
@@ -474,7 +474,7 @@ Test(runs, retry_with_backoff_then_dead_and_downstream_fails)
 	        id);
 	cr_assert(ms > 1500 && ms <= 2000, "backoff after attempt 2: %lld ms", ms);
 	cr_assert_str_eq(
-	    q("SELECT state FROM attempts WHERE task_run_id = %lld AND attempt = 2", id),
+	    q("SELECT state FROM attempts_all WHERE task_run_id = %lld AND attempt = 2", id),
 	    "timeout");
 
 	/* attempt 3 is the last one */
@@ -571,13 +571,13 @@ Test(runs, stale_result_is_recorded_and_ignored)
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
 	cr_assert_str_eq(tstate(run, "a"), "running");
 	cr_assert_eq(qi("SELECT attempt FROM task_runs WHERE id = %lld", id), 2);
-	cr_assert_str_eq(q("SELECT attempt || ' ' || state FROM attempts WHERE task_run_id = %lld"
+	cr_assert_str_eq(q("SELECT attempt || ' ' || state FROM attempts_all WHERE task_run_id = %lld"
 	                   " AND stale",
 	                   id),
 	                 "1 succeeded");
 	/* the same stale report again is not stored twice */
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
-	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE stale"), 1);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE stale"), 1);
 	/* a result for a task run that does not exist is dropped */
 	cr_assert_eq(apply1(999999, 1, "succeeded"), 0);
 	cr_assert_eq(apply1(id, 2, "succeeded"), 1);
@@ -593,7 +593,7 @@ Test(runs, stale_and_current_success_in_one_batch)
 	cr_assert_eq(runs_apply_results(S, r, 2), 1);
 	cr_assert_str_eq(tstate(run, "a"), "succeeded");
 	cr_assert_str_eq(q("SELECT string_agg(attempt || ' ' || state || ' ' || stale, ', '"
-	                   " ORDER BY attempt, stale) FROM attempts WHERE task_run_id = %lld",
+	                   " ORDER BY attempt, stale) FROM attempts_all WHERE task_run_id = %lld",
 	                   id),
 	                 "1 failed false, 1 succeeded true, 2 succeeded false");
 	cr_assert_str_eq(rstate(run), "succeeded");
@@ -609,7 +609,7 @@ Test(runs, duplicate_result_applied_once)
 	cr_assert_eq(runs_apply_results(S, r, 2), 1);
 	/* and again in a later batch (a second engine got it too) */
 	cr_assert_eq(runs_apply_results(S, r, 1), 0);
-	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE task_run_id = %lld", id), 1);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld", id), 1);
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'task_run.state'"
 	                " AND task_run_id = %lld",
 	                id),
@@ -643,7 +643,7 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	                " AND task_run_id = %lld",
 	                id),
 	             0);
-	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", id), "succeeded");
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id), "succeeded");
 
 	long long run2 = trigger("wf");
 	exec_sql("UPDATE runs SET state = 'paused' WHERE id = %lld", run2);
@@ -713,9 +713,9 @@ Test(runs, output_is_bounded_and_cleaned)
 	r.output = out;
 	r.outputs = json_loads("{\"k\": \"a\\u0000b\"}", JSON_ALLOW_NUL, NULL);
 	cr_assert_eq(runs_apply_results(S, &r, 1), 1);
-	cr_assert_eq(qi("SELECT octet_length(output) FROM attempts WHERE task_run_id = %lld", id),
+	cr_assert_eq(qi("SELECT octet_length(output) FROM attempts_all WHERE task_run_id = %lld", id),
 	             64 * 1024);
-	cr_assert_str_eq(q("SELECT left(output, 3) FROM attempts WHERE task_run_id = %lld", id),
+	cr_assert_str_eq(q("SELECT left(output, 3) FROM attempts_all WHERE task_run_id = %lld", id),
 	                 "?\xc3\xa9x");
 	cr_assert_str_eq(q("SELECT (outputs IS NULL)::text FROM task_runs WHERE id = %lld", id),
 	                 "true");
@@ -783,11 +783,11 @@ Test(runs, reaper_retries_expired_leases_and_late_result_is_stale)
 	    q("SELECT state || ' ' || retries_used FROM task_runs WHERE id = %lld", id),
 	    "retrying 1");
 	cr_assert_str_eq(
-	    q("SELECT state || ' ' || error FROM attempts WHERE task_run_id = %lld", id),
+	    q("SELECT state || ' ' || error FROM attempts_all WHERE task_run_id = %lld", id),
 	    "lost lease expired (executor host-1 stopped heartbeating)");
 	/* the executor was only slow: its result arrives late */
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
-	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE task_run_id = %lld AND stale", id), 1);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld AND stale", id), 1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
 	/* the last attempt is lost too: dead */
 	cr_assert_eq(claim(id, "host-2"), 2);
@@ -813,8 +813,8 @@ Test(runs, reaper_backstop_for_hung_tasks)
 	exec_sql("UPDATE task_runs SET attempt_claimed_at = now() - interval '40 s'");
 	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
-	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", id), "timeout");
-	cr_assert(strstr(q("SELECT error FROM attempts WHERE task_run_id = %lld", id),
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id), "timeout");
+	cr_assert(strstr(q("SELECT error FROM attempts_all WHERE task_run_id = %lld", id),
 	                 "timeout (engine backstop"));
 }
 
@@ -864,7 +864,7 @@ Test(runs, resume_reruns_only_what_failed)
 	run_task(run, "c", "succeeded");
 	cr_assert_str_eq(rstate(run), "succeeded");
 	/* every attempt of every resume is kept */
-	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE task_run_id = %lld", trid(run, "b")),
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld", trid(run, "b")),
 	             3);
 	cr_assert_eq(runs_resume(S, run, NULL, "op", &reset, &e), -1);
 	cr_assert_eq(e.status, 409);
@@ -885,6 +885,15 @@ Test(runs, resume_from_resets_downstream)
 	run_task(run, "c", "succeeded");
 	run_task(run, "x", "succeeded");
 	cr_assert_str_eq(rstate(run), "succeeded");
+	/* b's succeeded attempt is kept on its task run, not in attempts
+	 * (migration 014), with an id of its own */
+	cr_assert_eq(qi("SELECT count(*) FROM attempts"), 0);
+	long long b_att = qi("SELECT attempt_id FROM task_runs WHERE id = %lld", b);
+	cr_assert_gt(b_att, 0);
+	cr_assert_str_eq(q("SELECT id || ' ' || attempt || ' ' || state || ' ' || executor_id"
+	                   " FROM attempts_all WHERE task_run_id = %lld",
+	                   b),
+	                 q("SELECT '%lld 1 succeeded x1'", b_att));
 
 	struct wf_err e;
 	json_t *reset = NULL;
@@ -902,9 +911,24 @@ Test(runs, resume_from_resets_downstream)
 	cr_assert_str_eq(tstate(run, "c"), "pending");
 	cr_assert_str_eq(q("SELECT (outputs IS NULL)::text FROM task_runs WHERE id = %lld", b),
 	                 "true");
+	/* the reset moved b's attempt into attempts, same id, nothing lost */
+	cr_assert_str_eq(q("SELECT id || ' ' || attempt || ' ' || state || ' ' || executor_id"
+	                   " FROM attempts WHERE task_run_id = %lld",
+	                   b),
+	                 q("SELECT '%lld 1 succeeded x1'", b_att));
+	cr_assert_eq(qi("SELECT count(*) FROM task_runs WHERE id = %lld AND (attempt_id IS NOT NULL"
+	                " OR attempt_output IS NOT NULL OR attempt_finished_at IS NOT NULL)",
+	                b),
+	             0);
 	run_task(run, "b", "succeeded");
 	run_task(run, "c", "succeeded");
 	cr_assert_str_eq(rstate(run), "succeeded");
+	cr_assert_str_eq(q("SELECT string_agg(attempt || ' ' || state, ', ' ORDER BY attempt)"
+	                   " FROM attempts_all WHERE task_run_id = %lld",
+	                   b),
+	                 "1 succeeded, 2 succeeded");
+	cr_assert_eq(qi("SELECT count(DISTINCT id) FROM attempts_all WHERE task_run_id = %lld", b),
+	             2);
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished'"), 2);
 }
 
@@ -921,11 +945,11 @@ Test(runs, cancel)
 	cr_assert_eq(
 	    qi("SELECT count(*) FROM task_runs WHERE run_id = %lld AND state = 'cancelled'", run),
 	    3);
-	cr_assert_str_eq(q("SELECT state FROM attempts WHERE task_run_id = %lld", a), "cancelled");
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", a), "cancelled");
 	cr_assert_eq(qi("SELECT count(*) FROM outbox"), 0, "cancel is not a failure");
 	/* the executor confirms the kill: nothing changes, nothing stored */
 	cr_assert_eq(apply1(a, att, "cancelled"), 0);
-	cr_assert_eq(qi("SELECT count(*) FROM attempts WHERE stale"), 0);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE stale"), 0);
 	cr_assert_eq(runs_cancel(S, run, "op", &e), -1);
 	cr_assert_eq(e.status, 409);
 	cr_assert_str_eq(e.message, q("SELECT 'run %lld already cancelled'", run));
