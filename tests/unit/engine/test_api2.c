@@ -941,9 +941,10 @@ Test(api2, retention_deletes_only_old_finished_runs)
 	cr_assert_eq(sql_int("SELECT count(*) FROM attempts_all a WHERE NOT EXISTS"
 	                     " (SELECT 1 FROM task_runs tr WHERE tr.id = a.task_run_id)"),
 	             0);
-	q = xasprintf("SELECT count(*) FROM attempts_all a JOIN task_runs tr ON tr.id = a.task_run_id"
-	              " WHERE tr.run_id = %lld",
-	              new_done);
+	q = xasprintf(
+	    "SELECT count(*) FROM attempts_all a JOIN task_runs tr ON tr.id = a.task_run_id"
+	    " WHERE tr.run_id = %lld",
+	    new_done);
 	cr_assert_gt(sql_int(q), 0);
 	free(q);
 	q = xasprintf("SELECT count(*) FROM dead_letters WHERE run_id = %lld", old_done);

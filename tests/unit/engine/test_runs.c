@@ -571,10 +571,11 @@ Test(runs, stale_result_is_recorded_and_ignored)
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
 	cr_assert_str_eq(tstate(run, "a"), "running");
 	cr_assert_eq(qi("SELECT attempt FROM task_runs WHERE id = %lld", id), 2);
-	cr_assert_str_eq(q("SELECT attempt || ' ' || state FROM attempts_all WHERE task_run_id = %lld"
-	                   " AND stale",
-	                   id),
-	                 "1 succeeded");
+	cr_assert_str_eq(
+	    q("SELECT attempt || ' ' || state FROM attempts_all WHERE task_run_id = %lld"
+	      " AND stale",
+	      id),
+	    "1 succeeded");
 	/* the same stale report again is not stored twice */
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
 	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE stale"), 1);
@@ -643,7 +644,8 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	                " AND task_run_id = %lld",
 	                id),
 	             0);
-	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id), "succeeded");
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id),
+	                 "succeeded");
 
 	long long run2 = trigger("wf");
 	exec_sql("UPDATE runs SET state = 'paused' WHERE id = %lld", run2);
@@ -713,8 +715,9 @@ Test(runs, output_is_bounded_and_cleaned)
 	r.output = out;
 	r.outputs = json_loads("{\"k\": \"a\\u0000b\"}", JSON_ALLOW_NUL, NULL);
 	cr_assert_eq(runs_apply_results(S, &r, 1), 1);
-	cr_assert_eq(qi("SELECT octet_length(output) FROM attempts_all WHERE task_run_id = %lld", id),
-	             64 * 1024);
+	cr_assert_eq(
+	    qi("SELECT octet_length(output) FROM attempts_all WHERE task_run_id = %lld", id),
+	    64 * 1024);
 	cr_assert_str_eq(q("SELECT left(output, 3) FROM attempts_all WHERE task_run_id = %lld", id),
 	                 "?\xc3\xa9x");
 	cr_assert_str_eq(q("SELECT (outputs IS NULL)::text FROM task_runs WHERE id = %lld", id),
@@ -787,7 +790,8 @@ Test(runs, reaper_retries_expired_leases_and_late_result_is_stale)
 	    "lost lease expired (executor host-1 stopped heartbeating)");
 	/* the executor was only slow: its result arrives late */
 	cr_assert_eq(apply1(id, 1, "succeeded"), 0);
-	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld AND stale", id), 1);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld AND stale", id),
+	             1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
 	/* the last attempt is lost too: dead */
 	cr_assert_eq(claim(id, "host-2"), 2);
@@ -813,7 +817,8 @@ Test(runs, reaper_backstop_for_hung_tasks)
 	exec_sql("UPDATE task_runs SET attempt_claimed_at = now() - interval '40 s'");
 	cr_assert_eq(runs_reap(S, 100, 1), 1);
 	cr_assert_str_eq(tstate(run, "a"), "retrying");
-	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id), "timeout");
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id),
+	                 "timeout");
 	cr_assert(strstr(q("SELECT error FROM attempts_all WHERE task_run_id = %lld", id),
 	                 "timeout (engine backstop"));
 }
@@ -864,8 +869,8 @@ Test(runs, resume_reruns_only_what_failed)
 	run_task(run, "c", "succeeded");
 	cr_assert_str_eq(rstate(run), "succeeded");
 	/* every attempt of every resume is kept */
-	cr_assert_eq(qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld", trid(run, "b")),
-	             3);
+	cr_assert_eq(
+	    qi("SELECT count(*) FROM attempts_all WHERE task_run_id = %lld", trid(run, "b")), 3);
 	cr_assert_eq(runs_resume(S, run, NULL, "op", &reset, &e), -1);
 	cr_assert_eq(e.status, 409);
 }
@@ -945,7 +950,8 @@ Test(runs, cancel)
 	cr_assert_eq(
 	    qi("SELECT count(*) FROM task_runs WHERE run_id = %lld AND state = 'cancelled'", run),
 	    3);
-	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", a), "cancelled");
+	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", a),
+	                 "cancelled");
 	cr_assert_eq(qi("SELECT count(*) FROM outbox"), 0, "cancel is not a failure");
 	/* the executor confirms the kill: nothing changes, nothing stored */
 	cr_assert_eq(apply1(a, att, "cancelled"), 0);
