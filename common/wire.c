@@ -501,15 +501,23 @@ json_t *wire_finished(const char *executor_id, const struct wire_result *r)
 	                      r->attempt, "status", r->status);
 	if (!m)
 		return NULL;
-	json_object_set_new(m, "exit_code",
-	                    r->exit_code >= 0 ? json_integer(r->exit_code) : json_null());
-	json_object_set_new(m, "http_status",
-	                    r->http_status > 0 ? json_integer(r->http_status) : json_null());
-	json_t *out = json_string(r->output ? r->output : "");
-	json_object_set_new(m, "output", out ? out : json_string("[output is not valid UTF-8]"));
-	json_object_set_new(m, "error", r->error ? json_string(r->error) : json_null());
+	/* A field that would be null (or an empty output) is left out: the
+	 * engine reads an absent one as null (""), and every frame is parsed
+	 * once per task, so its bytes count (docs/architecture.md) */
+	if (r->exit_code >= 0)
+		json_object_set_new(m, "exit_code", json_integer(r->exit_code));
+	if (r->http_status > 0)
+		json_object_set_new(m, "http_status", json_integer(r->http_status));
+	if (r->output && r->output[0]) {
+		json_t *out = json_string(r->output);
+		json_object_set_new(m, "output",
+		                    out ? out : json_string("[output is not valid UTF-8]"));
+	}
+	if (r->error)
+		json_object_set_new(m, "error", json_string(r->error));
 	json_object_set_new(m, "duration_ms", json_integer(r->duration_ms));
-	json_object_set(m, "outputs", json_is_object(r->outputs) ? r->outputs : json_null());
+	if (json_is_object(r->outputs))
+		json_object_set(m, "outputs", r->outputs);
 	json_object_set_new(m, "started_ms", json_integer(r->started_ms));
 	json_object_set_new(m, "finished_ms", json_integer(r->finished_ms));
 	return m;
@@ -528,13 +536,13 @@ json_t *wire_task(const struct wire_task *t)
 	                      t->task, "step", t->step, "idempotency_key", t->idempotency_key);
 	if (!m)
 		return NULL;
-	json_object_set_new(m, "timeout_ms",
-	                    t->timeout_ms > 0 ? json_integer(t->timeout_ms) : json_null());
-	json_object_set(m, "breaker", t->breaker ? t->breaker : json_null());
-	if (t->env)
+	/* no timeout, no breaker, no parameters: left out (absent = null) */
+	if (t->timeout_ms > 0)
+		json_object_set_new(m, "timeout_ms", json_integer(t->timeout_ms));
+	if (t->breaker)
+		json_object_set(m, "breaker", t->breaker);
+	if (json_object_size(t->env) > 0)
 		json_object_set(m, "env", t->env);
-	else
-		json_object_set_new(m, "env", json_object());
 	json_object_set_new(m, "lease_ms", json_integer(t->lease_ms));
 	if (t->engine_id)
 		json_object_set_new(m, "engine_id", json_string(t->engine_id));

@@ -226,7 +226,9 @@ static void to_result(const json_t *m, struct task_result *t)
 		t->http_status = (int)json_integer_value(v);
 		t->has_http_status = 1;
 	}
-	t->output = json_string_value(json_object_get(m, "output"));
+	/* absent: an empty output, which executors leave out (wire_finished) */
+	v = json_object_get(m, "output");
+	t->output = v ? json_string_value(v) : "";
 	t->error = json_string_value(json_object_get(m, "error"));
 	t->duration_ms = int_or(m, "duration_ms", 0);
 	v = json_object_get(m, "outputs");

@@ -239,16 +239,16 @@ Test(wire, constructors)
 	                        .finished_ms = 6};
 	json_t *f = wire_finished("a", &r);
 	cr_assert_eq(json_integer_value(json_object_get(f, "exit_code")), 3);
-	cr_assert(json_is_null(json_object_get(f, "http_status")));
+	cr_assert_null(json_object_get(f, "http_status")); /* null: left out */
 	roundtrip(f);
 	json_decref(outs);
 	r.exit_code = -1;
 	r.error = NULL;
 	r.outputs = NULL;
 	f = wire_finished("a", &r);
-	cr_assert(json_is_null(json_object_get(f, "exit_code")));
-	cr_assert(json_is_null(json_object_get(f, "error")));
-	cr_assert(json_is_null(json_object_get(f, "outputs")));
+	cr_assert_null(json_object_get(f, "exit_code")); /* null: left out */
+	cr_assert_null(json_object_get(f, "error"));     /* null: left out */
+	cr_assert_null(json_object_get(f, "outputs"));   /* null: left out */
 	roundtrip(f);
 	roundtrip(wire_bye("a"));
 	roundtrip(wire_cancel(17, 2));

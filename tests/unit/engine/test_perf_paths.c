@@ -367,6 +367,12 @@ Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
 	                " WHERE task_run_id = %lld",
 	                a),
 	             res_ms);
+	/* the frame left out its empty output and null fields: stored as an
+	 * empty output and nulls, the exit code as sent */
+	cr_assert_eq(qi("SELECT (output = '' AND exit_code = 0 AND http_status IS NULL AND error IS"
+	                " NULL)::int FROM attempts_all WHERE task_run_id = %lld",
+	                a),
+	             1);
 	cr_assert_eq(qi("SELECT (extract(epoch FROM started_at) * 1000)::bigint FROM attempts_all"
 	                " WHERE task_run_id = %lld",
 	                b),
