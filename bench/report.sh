@@ -68,8 +68,8 @@ def lpad(n): tostring | if length >= n then . else (" " * (n - length)) + . end;
 
 # where wf spends its database time (pg_stat_statements, if enabled)
 jq -r '.results[] | select(.phase == "statements" and ((.label | startswith("wf-noop")) or .label == "fire" or .label == "recovery" or (.label | startswith("lat-"))) and .top != null) |
-  "", "TOP STATEMENTS during \(.label) (pg_stat_statements: calls, total ms, mean ms, rows)",
-  (.top[:8][] | "  \(.calls | tostring | .[0:9])\t\(.total_ms)\t\(.mean_ms)\t\(.rows)\t\(.query[0:110])")' "$J"
+  "", "TOP STATEMENTS during \(.label) (pg_stat_statements: calls, total ms, mean ms, planning ms (with pg_stat_statements.track_planning=on, else 0), rows)",
+  (.top[:8][] | "  \(.calls | tostring | .[0:9])\t\(.total_ms)\t\(.mean_ms)\t\(.plan_ms // "-")\t\(.rows)\t\(.query[0:110])")' "$J"
 
 command -v gnuplot >/dev/null || { echo "(gnuplot missing: no chart)"; exit 0; }
 D=$(mktemp -d)

@@ -248,7 +248,7 @@ pgss_top() { # pgss_top LABEL: the top statements (of $PGSS_DB, default wf's) si
 	local label=$1 db=${PGSS_DB:-$WF_DB}
 	if [ "$PGSS" = 1 ]; then
 		q $db "SELECT json_agg(x) FROM (SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
-		            round(mean_exec_time::numeric, 3) AS mean_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
+		            round(mean_exec_time::numeric, 3) AS mean_ms, round(total_plan_time::numeric, 1) AS plan_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
 		          FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 		          ORDER BY total_exec_time DESC LIMIT 12) x" >"$WORK/pgss-$label.json" 2>/dev/null
 		result "$(jq -c --arg lbl "$label" '{phase:"statements", "label":$lbl, top:.}' "$WORK/pgss-$label.json" 2>/dev/null || echo '{}')"
