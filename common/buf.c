@@ -52,7 +52,18 @@ int buf_puts(struct buf *b, const char *s)
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
+	/* Most pieces are short (a number, a name): formatted once on the
+	 * stack, and on the heap only when they do not fit. This runs for
+	 * every value of the batch statements' array literals. */
+	char small[256];
 	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof small)
+		return buf_append(b, small, (size_t)n);
 	va_start(ap, fmt);
 	char *s = xvasprintf(fmt, ap);
 	va_end(ap);

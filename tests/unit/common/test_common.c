@@ -20,6 +20,27 @@ Test(buf, appends_and_terminates)
 	buf_release(&b);
 }
 
+Test(buf, printf_longer_than_its_stack_buffer)
+{
+	struct buf b;
+	char big[1001];
+	memset(big, 'x', 1000);
+	big[1000] = '\0';
+	buf_init(&b, 0);
+	cr_assert_eq(buf_printf(&b, "<%s>%d", big, 7), 0);
+	cr_assert_eq(b.len, 1003);
+	cr_assert_eq(b.data[0], '<');
+	cr_assert_str_eq(b.data + 1001, ">7");
+	buf_release(&b);
+	/* a bounded buffer refuses a long piece whole */
+	buf_init(&b, 100);
+	cr_assert_eq(buf_printf(&b, "%s", big), -1);
+	cr_assert_eq(b.len, 0);
+	cr_assert_eq(buf_printf(&b, "%d", 12345), 0);
+	cr_assert_str_eq(b.data, "12345");
+	buf_release(&b);
+}
+
 Test(buf, refuses_past_bound_and_keeps_contents)
 {
 	struct buf b;
