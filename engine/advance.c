@@ -138,6 +138,14 @@ static const char COMPLETE_SQL[] =
      * loop of 500 x 500 rows): OFFSET 0 keeps the probe a probe, and
      * `state || ''` keeps runs_active out of it. */
     "WITH u AS MATERIALIZED (SELECT DISTINCT unnest($1::bigint[]) AS id"
+    /* $2..$4: the sole runs, their task runs and attempts (the caller saw
+     * no other task run): each run read once, by its primary key */
+    "), so AS MATERIALIZED ("
+    " SELECT DISTINCT ON (s.id) s.id, s.tr, s.att, r.workflow_id, r.state"
+    " FROM unnest($2::bigint[], $3::bigint[], $4::int[]) AS s(id, tr, att)"
+    " CROSS JOIN LATERAL (SELECT r.workflow_id, r.state FROM runs r WHERE r.id = s.id"
+    "  OFFSET 0) r"
+    " ORDER BY s.id"
     "), c AS ("
     " SELECT r.id, t.bad = 0 AS ok FROM u"
     " CROSS JOIN LATERAL (SELECT r.id FROM runs r WHERE r.id = u.id"
@@ -147,12 +155,17 @@ static const char COMPLETE_SQL[] =
     "  AND tr.state NOT IN (" RUNS_OK ")) AS bad"
     "  FROM task_runs tr WHERE tr.run_id = r.id) t"
     " WHERE t.open = 0"
-    /* $2: runs whose only task run succeeded in this transaction (the
-     * caller saw no other): final and successful without reading them */
+    /* the sole runs still running: final and successful without reading
+     * their task runs */
     " UNION ALL"
-    " SELECT r.id, true FROM (SELECT DISTINCT unnest($2::bigint[]) AS id) s"
-    " CROSS JOIN LATERAL (SELECT r.id FROM runs r WHERE r.id = s.id"
-    "  AND r.state || '' = 'running' OFFSET 0) r"
+    " SELECT so.id, true FROM so WHERE so.state = 'running'"
+    "), sev AS ("
+    /* a sole run that is not running (paused, say) does not finish here:
+     * its task run's change is said by an event of its own */
+    " INSERT INTO events (kind, workflow_id, run_id, task_run_id, data)"
+    " SELECT 'task_run.state', so.workflow_id, so.id, so.tr,"
+    "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', so.att)"
+    " FROM so WHERE so.state <> 'running'"
     "), upd AS ("
     " UPDATE runs r SET state = CASE WHEN c.ok THEN 'succeeded' ELSE 'failed' END,"
     "  finished_at = now()"
@@ -201,13 +214,15 @@ static const char NOTIFY_EVENTS_SQL[] =
 
 int runs__settle(struct store *s, const char *run_ids, int flags)
 {
-	return runs__settle_sole(s, run_ids, "{}", flags);
+	return runs__settle_sole(s, run_ids, "{}", "{}", "{}", flags);
 }
 
-int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids, int flags)
+int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids,
+                      const char *sole_trs, const char *sole_atts, int flags)
 {
 	const char *p[1] = {run_ids};
 	const char *p2[2] = {run_ids, sole_ids};
+	const char *p4[4] = {run_ids, sole_ids, sole_trs, sole_atts};
 	int queued = 0;
 	if (strcmp(run_ids, "{}") == 0)
 		flags |= RUNS_SETTLE_NO_COPIES | RUNS_SETTLE_NO_DAG;
@@ -229,7 +244,7 @@ int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids
 		if (changed == 0)
 			break;
 	}
-	PGresult *r = store_execp(s, "runs_complete", COMPLETE_SQL, 2, p2);
+	PGresult *r = store_execp(s, "runs_complete", COMPLETE_SQL, 4, p4);
 	if (!r)
 		return -1;
 	PQclear(r);

@@ -199,11 +199,13 @@ static const char APPLY_OK_SQL[] =
     " SELECT 'task_run.state', r.workflow_id, sib.run_id, sib.id,"
     "  jsonb_build_object('from', 'running', 'to', 'succeeded', 'attempt', sib.attempt)"
     " FROM sib JOIN runs r ON r.id = sib.run_id"
-    /* Not for the only task run of a running run: that run finishes in
-     * this transaction and its run.finished event says the same (one row
-     * and two index entries less per single-task run; docs/api.md,
-     * Events). */
-    " WHERE NOT sib.sole OR r.state <> 'running'"
+    /* Not for the only task run of a run: if that run is running, it
+     * finishes in this transaction and its run.finished event says the
+     * same (one row and two index entries less per single-task run;
+     * docs/api.md, Events); if not, the run completion statement, which
+     * reads the run anyway, writes the event (COMPLETE_SQL, sev): no read
+     * of the run here. */
+    " WHERE NOT sib.sole"
     ")"
     " SELECT id, run_id, copy, attempt, sole FROM sib";
 
@@ -324,12 +326,19 @@ static char *ok_outputs(const struct task_result *r, int *ok)
 	return txt;
 }
 
+/* A run whose only task run APPLY_OK_SQL applied: the run, the task run,
+ * its attempt (runs__settle_sole). */
+struct sole {
+	long long run, task_run;
+	int attempt;
+};
+
 /* Applies what APPLY_OK_SQL can of res (sorted by id and attempt). Marks
  * the applied ones in done[], appends their run ids to runs (or to sole,
  * for the only task run of its run) and counts the broadcast copies among
  * them in *copies. Returns the number applied, or -1. */
 static int apply_ok(struct store *s, const struct task_result **res, int n, char *done,
-                    long long *runs, int *nruns, long long *sole, int *nsole, int *copies)
+                    long long *runs, int *nruns, struct sole *sole, int *nsole, int *copies)
 {
 	struct buf a[10];
 	int m = 0, rc = -1;
@@ -383,12 +392,12 @@ static int apply_ok(struct store *s, const struct task_result **res, int n, char
 	for (int j = 0; j < rc; j++) {
 		long long id = strtoll(PQgetvalue(r, j, 0), NULL, 10);
 		long long run = strtoll(PQgetvalue(r, j, 1), NULL, 10);
+		int att = (int)strtol(PQgetvalue(r, j, 3), NULL, 10);
 		if (PQgetvalue(r, j, 4)[0] == 't')
-			sole[(*nsole)++] = run;
+			sole[(*nsole)++] = (struct sole){run, id, att};
 		else
 			runs[(*nruns)++] = run;
 		*copies += PQgetvalue(r, j, 2)[0] == 't';
-		int att = (int)strtol(PQgetvalue(r, j, 3), NULL, 10);
 		/* the first succeeded report of that attempt (the one sent; a
 		 * duplicate after it goes to APPLY_SQL and is recorded there) */
 		for (int i = 0; i < n; i++)
@@ -405,17 +414,37 @@ out:
 	return rc;
 }
 
+/* The three aligned array literals of runs__settle_sole. */
+static void sole_literals(const struct sole *so, int n, struct buf *runs, struct buf *trs,
+                          struct buf *atts)
+{
+	lit_open(runs);
+	lit_open(trs);
+	lit_open(atts);
+	for (int i = 0; i < n; i++) {
+		lit_num(runs, so[i].run, 1);
+		lit_num(trs, so[i].task_run, 1);
+		lit_num(atts, so[i].attempt, 1);
+	}
+	lit_close(runs);
+	lit_close(trs);
+	lit_close(atts);
+}
+
 int runs__apply(struct store *s, const struct task_result *res, int n, int flags)
 {
 	int rc = -1, applied = 0, queued = 0, nruns = 0, nsole = 0, nslow = 0, copies = 0;
 	char *json = NULL, *done = NULL;
 	PGresult *r = NULL;
-	struct buf ids, runs, sole;
+	struct buf ids, runs, sole, sole_trs, sole_atts;
 	const struct task_result **sorted = NULL;
-	long long *run_ids = NULL, *sole_ids = NULL;
+	long long *run_ids = NULL;
+	struct sole *soles = NULL;
 	buf_init(&ids, 0);
 	buf_init(&runs, 0);
 	buf_init(&sole, 0);
+	buf_init(&sole_trs, 0);
+	buf_init(&sole_atts, 0);
 	if (n <= 0)
 		return 0;
 
@@ -438,9 +467,9 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 	qsort(sorted, (size_t)n, sizeof *sorted, cmp_result);
 	done = xcalloc((size_t)n, 1);
 	run_ids = xmalloc((size_t)n * sizeof *run_ids);
-	sole_ids = xmalloc((size_t)n * sizeof *sole_ids);
+	soles = xmalloc((size_t)n * sizeof *soles);
 	if (!(flags & RUNS_APPLY_INTERNAL)) {
-		int k = apply_ok(s, sorted, n, done, run_ids, &nruns, sole_ids, &nsole, &copies);
+		int k = apply_ok(s, sorted, n, done, run_ids, &nruns, soles, &nsole, &copies);
 		if (k < 0)
 			goto out;
 		applied += k;
@@ -483,13 +512,14 @@ int runs__apply(struct store *s, const struct task_result *res, int n, int flags
 	 * (then it is settled the general way) */
 	int us = 0;
 	for (int i = 0; i < nsole; i++)
-		if (!bsearch(&sole_ids[i], run_ids, (size_t)u, sizeof *run_ids, runs__cmp_ll))
-			sole_ids[us++] = sole_ids[i];
+		if (!bsearch(&soles[i].run, run_ids, (size_t)u, sizeof *run_ids, runs__cmp_ll))
+			soles[us++] = soles[i];
 	runs__ids_literal(&runs, run_ids, u);
-	runs__ids_literal(&sole, sole_ids, us);
+	sole_literals(soles, us, &sole, &sole_trs, &sole_atts);
 	int settle =
 	    (queued > 0 ? RUNS_SETTLE_WORK_READY : 0) | (copies ? 0 : RUNS_SETTLE_NO_COPIES);
-	if ((u > 0 || us > 0) && runs__settle_sole(s, runs.data, sole.data, settle) != 0)
+	if ((u > 0 || us > 0) &&
+	    runs__settle_sole(s, runs.data, sole.data, sole_trs.data, sole_atts.data, settle) != 0)
 		goto out;
 	rc = applied;
 out:
@@ -498,10 +528,12 @@ out:
 	free(done);
 	free(sorted);
 	free(run_ids);
-	free(sole_ids);
+	free(soles);
 	buf_release(&ids);
 	buf_release(&runs);
 	buf_release(&sole);
+	buf_release(&sole_trs);
+	buf_release(&sole_atts);
 	return rc;
 }
 

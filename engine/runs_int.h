@@ -58,10 +58,15 @@ char *runs__clean_text(const char *s, size_t max);
  * run_ids is a bigint[] literal. Returns 0 or -1. */
 int runs__settle(struct store *s, const char *run_ids, int flags)
     __attribute__((warn_unused_result));
-/* The same for run_ids plus sole_ids (bigint[] literal): runs whose only
- * task run succeeded in this transaction (no copies, no DAG to advance:
- * they complete as succeeded without their task runs being read). */
-int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids, int flags)
+/* The same for run_ids plus sole runs: runs whose only task run succeeded
+ * in this transaction (no copies, no DAG to advance: they complete as
+ * succeeded without their task runs being read). sole_ids, sole_trs and
+ * sole_atts are aligned bigint[], bigint[] and int[] literals: the run, its
+ * task run and that task run's attempt. A sole run no longer running (a
+ * paused one, say) gets its task run's `task_run.state` event here, which
+ * APPLY_OK_SQL leaves to this statement (it would have to read the run). */
+int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids,
+                      const char *sole_trs, const char *sole_atts, int flags)
     __attribute__((warn_unused_result));
 
 /* Flags of runs__apply. */

@@ -651,10 +651,17 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	exec_sql("UPDATE runs SET state = 'paused' WHERE id = %lld", run2);
 	long long id2 = succeed_a(run2);
 	cr_assert_str_eq(rstate(run2), "paused");
+	/* written by the run completion statement, which read the run */
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'task_run.state'"
-	                " AND task_run_id = %lld AND data->>'to' = 'succeeded'",
-	                id2),
+	                " AND task_run_id = %lld AND data->>'to' = 'succeeded'"
+	                " AND data->>'from' = 'running' AND data->>'attempt' = '1'"
+	                " AND run_id = %lld AND workflow_id = (SELECT workflow_id FROM runs"
+	                " WHERE id = %lld)",
+	                id2, run2, run2),
 	             1);
+	cr_assert_eq(
+	    qi("SELECT count(*) FROM events WHERE run_id = %lld AND kind = 'run.finished'", run2),
+	    0);
 }
 
 Test(runs, rejected_and_breaker_open_do_not_count)
