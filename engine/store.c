@@ -15,7 +15,8 @@ struct store {
 	char *session; /* run after every connect (store_session), or NULL */
 	PGconn *conn;
 	int down;
-	int64_t next_try_ms; /* reconnect backoff */
+	int64_t next_try_ms;  /* reconnect backoff */
+	int64_t last_used_ms; /* when a statement last took the connection */
 	int64_t backoff_ms;
 	char error[512];
 	char sqlstate[6];
@@ -106,15 +107,39 @@ void store_session(struct store *s, const char *sql)
 		run_session(s);
 }
 
+/* Whether an idle connection's server is gone. A restarted PostgreSQL
+ * closes its connections while they idle, and libpq learns of it only when
+ * it next reads: the first statement on each pooled connection used to
+ * fail after the database was back (an API request answered 503). Checked
+ * only outside a transaction and after a second unused, so busy
+ * connections pay nothing; the check is a read that finds nothing, or the
+ * server's goodbye and the end of the stream (two reads: the message and
+ * the close may come apart). */
+static int idle_conn_lost(struct store *s, int64_t now)
+{
+	if (now - s->last_used_ms < 1000 || PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		return 0;
+	for (int i = 0; i < 2; i++)
+		if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK) {
+			log_warn("database connection lost while idle, reconnecting", "error=%s",
+			         PQerrorMessage(s->conn));
+			return 1;
+		}
+	return 0;
+}
+
 PGconn *store_conn(struct store *s)
 {
-	if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
-		return s->conn;
 	int64_t now = mono_ms();
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK && !idle_conn_lost(s, now)) {
+		s->last_used_ms = now;
+		return s->conn;
+	}
 	if (now < s->next_try_ms)
 		return NULL;
 	if (connect_now(s) == 0) {
 		log_info("reconnected to PostgreSQL", "%s", "");
+		s->last_used_ms = now;
 		return s->conn;
 	}
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 100;

@@ -5,6 +5,10 @@
 -- wf_attempts_rel). created = runs.created_at (arrival), claimed =
 -- attempts.claimed_at, sent = attempts.sent_at, started/finished = the executor's clock,
 -- committed = task_runs.updated_at (now() of the engine's result transaction).
+-- Fresh statistics first: after the harness's TRUNCATE the planner may
+-- still think these tables empty and pair 20,000 runs with their task runs
+-- and attempts by nested sequential scans (a query that ran for minutes).
+ANALYZE runs, task_runs, attempts;
 WITH x AS (
     SELECT extract(epoch FROM a.claimed_at - r.created_at) * 1000 AS queued_to_claimed,
            extract(epoch FROM a.sent_at - a.claimed_at) * 1000 AS claimed_to_sent,

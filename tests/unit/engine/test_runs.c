@@ -1116,3 +1116,32 @@ Test(runs, batch_of_500_results_across_500_runs)
 	cr_assert_eq(qi("SELECT count(*) FROM outbox"), 500);
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished'"), 500);
 }
+
+/* A connection whose server closed it while it idled (a restart, an
+ * administrator's pg_terminate_backend) is found out before the next
+ * statement and reopened: that statement succeeds instead of failing once
+ * (the API answered 503 on each pooled connection after a restart). */
+Test(store, idle_connection_closed_by_the_server_is_reopened)
+{
+	struct testdb t;
+	struct store *s = testdb_open(&t);
+	PGresult *r = store_exec(s, "SELECT pg_backend_pid()", 0, NULL);
+	cr_assert(r, "%s", store_error(s));
+	long long pid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PGconn *admin = testdb__admin();
+	cr_assert(admin);
+	char sql[96];
+	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", pid);
+	cr_assert_eq(testdb__exec(admin, sql), 0);
+	PQfinish(admin);
+	/* idle past the second after which a connection is checked */
+	struct timespec nap = {1, 200 * 1000 * 1000};
+	nanosleep(&nap, NULL);
+	r = store_exec(s, "SELECT pg_backend_pid()", 0, NULL);
+	cr_assert(r, "the first statement after the close failed: %s", store_error(s));
+	cr_assert_neq(strtoll(PQgetvalue(r, 0, 0), NULL, 10), pid);
+	PQclear(r);
+	cr_assert_eq(store_down(s), 0);
+	testdb_close(&t);
+}
