@@ -107,7 +107,9 @@ static const char ROLLUP_SQL[] =
     "  AND t.name = tr.task"
     " JOIN task_runs c ON c.run_id = tr.run_id AND c.task = tr.task"
     "  AND c.target_executor IS NOT NULL"
-    " WHERE tr.run_id = ANY($1::bigint[]) AND tr.state = 'running'"
+    /* `state || ''`: by run id; `state = 'running'` let a custom plan
+     * read every running task run through task_runs_leased */
+    " WHERE tr.run_id = ANY($1::bigint[]) AND tr.state || '' = 'running'"
     "  AND tr.target_executor IS NULL AND t.spec->>'route' = 'broadcast'"
     " GROUP BY tr.id, tr.run_id, r.workflow_id, tr.attempt, mode"
     " HAVING bool_and(c.state IN (" RUNS_FINAL "))"
