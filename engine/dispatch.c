@@ -100,8 +100,10 @@ static const char *const outputs_sql =
 struct disp {
 	struct disp_opts o;
 	char *engine_id;
+	char *engine_quoted; /* engine_id as JSON text, for task frames */
 	char *claim_sql;
 	struct specs *specs; /* compiled task specs by workflow version */
+	long long spliced;   /* frames assembled from spec fragments */
 	uint64_t rnd;
 };
 
@@ -118,12 +120,24 @@ struct row {
 	struct reg_exec *ex;  /* assigned executor, or NULL */
 };
 
+/* A string as JSON text ("…" with escapes), or NULL. Caller frees. */
+static char *json_quoted(const char *s)
+{
+	json_t *j = json_string(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	return t;
+}
+
 struct disp *disp_new(const struct disp_opts *o)
 {
 	struct disp *d = xcalloc(1, sizeof *d);
 	d->o = *o;
 	d->engine_id = xstrdup(o->engine_id ? o->engine_id : "");
 	d->o.engine_id = d->engine_id;
+	d->engine_quoted = json_quoted(d->engine_id);
+	if (!d->engine_quoted) /* not valid UTF-8: frames carry none */
+		d->engine_quoted = xstrdup("\"\"");
 	if (d->o.batch <= 0)
 		d->o.batch = 500;
 	d->claim_sql = xasprintf(
@@ -147,6 +161,7 @@ void disp_free(struct disp *d)
 	if (!d)
 		return;
 	free(d->engine_id);
+	free(d->engine_quoted);
 	free(d->claim_sql);
 	specs_free(d->specs);
 	free(d);
@@ -375,8 +390,8 @@ static json_t *param_env(json_t *params, struct xctx *x)
 }
 
 /* The task frame for a claimed row, or NULL with the reason in err. */
-static json_t *build_task(struct disp *d, const struct row *w, json_t *run_outputs, char *err,
-                          size_t errlen)
+static json_t *build_task_json(struct disp *d, const struct row *w, json_t *run_outputs, char *err,
+                               size_t errlen)
 {
 	json_t *msg = NULL, *step = NULL, *params = NULL, *env = NULL;
 	struct xctx x;
@@ -430,6 +445,152 @@ out:
 	json_decref(params);
 	json_decref(env);
 	return msg;
+}
+
+/* Whether a string anywhere in v has a template (${...}) to expand. */
+static int has_template(const json_t *v)
+{
+	size_t i;
+	const char *k;
+	json_t *e;
+	if (json_is_string(v))
+		return strstr(json_string_value(v), "${") != NULL;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (has_template(e))
+				return 1;
+		}
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, e)
+		{
+			if (has_template(e))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* What a task frame takes from its spec alone, as JSON text made once per
+ * spec and batch: `"workflow":…,"task":…,"step":…` (plus `timeout_ms`
+ * and `breaker` when set), and the task's name escaped for the idempotency
+ * key. Only for a step with nothing to expand, the same for every run;
+ * text is NULL for the others, whose frames are built per task. */
+struct frag {
+	const json_t *spec;
+	char *text;
+	char *task_esc; /* JSON-escaped, without the quotes */
+};
+
+struct frags {
+	struct frag *v;
+	int n, cap;
+};
+
+static void frags_release(struct frags *f)
+{
+	for (int i = 0; i < f->n; i++) {
+		free(f->v[i].text);
+		free(f->v[i].task_esc);
+	}
+	free(f->v);
+	memset(f, 0, sizeof *f);
+}
+
+static const struct frag *frag_of(struct frags *f, const struct row *w)
+{
+	for (int i = 0; i < f->n; i++)
+		if (f->v[i].spec == w->spec)
+			return &f->v[i];
+	if (f->n == f->cap) {
+		f->cap = f->cap ? 2 * f->cap : 8;
+		f->v = xrealloc(f->v, (size_t)f->cap * sizeof *f->v);
+	}
+	struct frag *g = &f->v[f->n++];
+	memset(g, 0, sizeof *g);
+	g->spec = w->spec;
+	json_t *step = json_object_get(w->spec, "step");
+	if (!json_is_object(step) || has_template(step))
+		return g;
+	json_t *o = json_pack("{s:s, s:s, s:O}", "workflow", w->workflow ? w->workflow : "", "task",
+	                      w->task, "step", step);
+	json_t *timeout = json_object_get(w->spec, "timeout_ms");
+	json_t *breaker = json_object_get(w->spec, "breaker");
+	if (o && json_is_integer(timeout) && json_integer_value(timeout) > 0)
+		json_object_set(o, "timeout_ms", timeout);
+	if (o && json_is_object(breaker))
+		json_object_set(o, "breaker", breaker);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *task = json_quoted(w->task);
+	json_decref(o);
+	if (text && task && strlen(text) >= 2 && strlen(task) >= 2) {
+		/* without the braces and the quotes */
+		size_t n = strlen(text);
+		memmove(text, text + 1, n - 2);
+		text[n - 2] = '\0';
+		n = strlen(task);
+		memmove(task, task + 1, n - 2);
+		task[n - 2] = '\0';
+		g->text = text;
+		g->task_esc = task;
+	} else {
+		free(text);
+		free(task);
+	}
+	return g;
+}
+
+/* The task frame for a claimed row as JSON text (*len bytes), or NULL with
+ * the reason in err. A step with nothing to expand is spliced in from its
+ * spec's fragment, so the frame costs a few formatted numbers instead of a
+ * JSON tree built and serialised per task (bench/README.md, round 4); the
+ * same fields as wire_task, which builds the others. */
+static char *build_task(struct disp *d, const struct row *w, json_t *run_outputs,
+                        struct frags *frags, size_t *len, char *err, size_t errlen)
+{
+	const struct frag *f = frag_of(frags, w);
+	if (!f->text) {
+		json_t *msg = build_task_json(d, w, run_outputs, err, errlen);
+		char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+		json_decref(msg);
+		if (msg && !text)
+			snprintf(err, errlen, "cannot encode the task frame");
+		*len = text ? strlen(text) : 0;
+		return text;
+	}
+	struct buf b;
+	char *env_text = NULL;
+	buf_init(&b, 0);
+	if (w->params && strcmp(w->params, "{}") != 0) {
+		struct xctx x;
+		memset(&x, 0, sizeof x);
+		x.row = w;
+		json_t *params = json_loads(w->params, 0, NULL);
+		json_t *env = json_is_object(params) ? param_env(params, &x) : NULL;
+		if (json_object_size(env) > 0)
+			env_text = json_dumps(env, JSON_COMPACT);
+		free(x.tmp);
+		json_decref(env);
+		json_decref(params);
+	}
+	if (buf_printf(&b,
+	               "{\"type\":\"task\",\"task_run_id\":%lld,\"attempt\":%d,\"run_id\":%lld,",
+	               w->id, w->attempt, w->run_id) != 0 ||
+	    buf_puts(&b, f->text) != 0 ||
+	    buf_printf(&b, ",\"idempotency_key\":\"%lld-%s\"", w->run_id, f->task_esc) != 0 ||
+	    (env_text && buf_printf(&b, ",\"env\":%s", env_text) != 0) ||
+	    buf_printf(&b, ",\"lease_ms\":%lld,\"engine_id\":%s}", (long long)d->o.lease_ms,
+	               d->engine_quoted) != 0)
+		abort(); /* an unbounded buf refuses only when memory runs out */
+	free(env_text);
+	d->spliced++;
+	*len = b.len;
+	return buf_detach(&b);
+}
+
+long long disp_spliced(const struct disp *d)
+{
+	return d->spliced;
 }
 
 /* ------------------------------------------------------------- outputs */
@@ -595,6 +756,7 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	struct buf execs, labels;
 	struct row *rows = NULL;
 	struct run_outputs outs = {0};
+	struct frags frags = {0};
 	json_t *failed = json_array(), *fan = json_array();
 	struct buf mark_ids, mark_ex;
 	PGresult *claim = NULL, *mark = NULL;
@@ -740,15 +902,17 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	for (int i = 0; i < nrows; i++) {
 		struct row *w = &rows[i];
 		char err[512];
+		size_t len;
 		if (!w->ex)
 			continue;
-		json_t *msg = build_task(d, w, outputs_for(&outs, w->run_id), err, sizeof err);
+		char *msg =
+		    build_task(d, w, outputs_for(&outs, w->run_id), &frags, &len, err, sizeof err);
 		if (!msg) {
 			report_failure(g, w, err);
 			reg_unclaim(w->ex);
 			continue;
 		}
-		if (reg_send_task(r, w->ex, msg, w->id, w->attempt) != 0) {
+		if (reg_send_task(r, w->ex, msg, len, w->id, w->attempt) != 0) {
 			reg_unclaim(w->ex);
 			json_array_append_new(
 			    failed,
@@ -760,7 +924,7 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			          "executor_id=%s",
 			          w->run_id, w->task, w->id, w->attempt, w->ex->id);
 		}
-		json_decref(msg);
+		free(msg);
 	}
 	if (json_array_size(failed) > 0 && requeue(s, failed) != 0)
 		log_warn("cannot requeue unsent tasks: their leases will expire",
@@ -782,6 +946,7 @@ out:
 	free(marked);
 	free(cand);
 	outputs_release(&outs);
+	frags_release(&frags);
 	PQclear(claim);
 	PQclear(mark);
 	buf_release(&mark_ids);

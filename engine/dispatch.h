@@ -43,6 +43,10 @@ struct disp;
 struct disp *disp_new(const struct disp_opts *o);
 void disp_free(struct disp *d);
 
+/* How many task frames d assembled from their spec's fragment (a step
+ * with nothing to expand) rather than building them per task. */
+long long disp_spliced(const struct disp *d);
+
 /* Claims and sends work for every pool that has credit; tasks that fail
  * before sending are reported through g. Sets *more when a claim filled
  * its batch (more work is probably ready). Returns the number of tasks sent,

@@ -384,31 +384,33 @@ int reg_can_take(const struct reg_exec *e)
 	       (e->blocked_until == 0 || mono_ms() >= e->blocked_until);
 }
 
-static int send_frame(struct reg_exec *e, const json_t *msg)
+static int send_text(struct reg_exec *e, const char *text, size_t len)
 {
-	char *text = json_dumps(msg, JSON_COMPACT);
-	int rc = -1;
-
-	if (!text || !e->push)
-		goto out;
-	if (zmq_send(e->push, text, strlen(text), ZMQ_DONTWAIT) < 0) {
+	if (!e->push)
+		return -1;
+	if (zmq_send(e->push, text, len, ZMQ_DONTWAIT) < 0) {
 		log_warn("cannot send to executor", "executor_id=%s error=\"%s\"", e->id,
 		         zmq_strerror(errno));
 		e->blocked_until = mono_ms() + SEND_BLOCK_MS;
-		goto out;
+		return -1;
 	}
 	e->blocked_until = 0;
-	rc = 0;
-out:
+	return 0;
+}
+
+static int send_frame(struct reg_exec *e, const json_t *msg)
+{
+	char *text = json_dumps(msg, JSON_COMPACT);
+	int rc = text ? send_text(e, text, strlen(text)) : -1;
 	free(text);
 	return rc;
 }
 
-int reg_send_task(struct reg *r, struct reg_exec *e, const json_t *msg, long long task_run_id,
-                  int attempt)
+int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t len,
+                  long long task_run_id, int attempt)
 {
 	(void)r;
-	if (send_frame(e, msg) != 0)
+	if (send_text(e, text, len) != 0)
 		return -1;
 	if (e->nsent == e->capsent) {
 		e->capsent = e->capsent ? e->capsent * 2 : 16;

@@ -90,13 +90,13 @@ void reg_rejected(struct reg *r, const char *executor_id, long long task_run_id,
 struct reg_exec *reg_find(struct reg *r, const char *id);
 /* 1 when e may receive new work now (online, connected, credit left). */
 int reg_can_take(const struct reg_exec *e);
-/* Sends a task frame (borrowed) to e without blocking and remembers the
- * task as in flight. The caller took e's credit when it chose e (credit--)
- * and gives it back with reg_unclaim when it does not send. Returns 0 or
- * -1 (nothing sent: the peer is gone or its queue is full; e takes no work
- * for a moment). */
-int reg_send_task(struct reg *r, struct reg_exec *e, const json_t *msg, long long task_run_id,
-                  int attempt) __attribute__((warn_unused_result));
+/* Sends a task frame (JSON text, len bytes) to e without blocking and
+ * remembers the task as in flight. The caller took e's credit when it chose
+ * e (credit--) and gives it back with reg_unclaim when it does not send.
+ * Returns 0 or -1 (nothing sent: the peer is gone or its queue is full; e
+ * takes no work for a moment). */
+int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t len,
+                  long long task_run_id, int attempt) __attribute__((warn_unused_result));
 /* Sends {"type":"cancel"} for an attempt. Returns 0 or -1. */
 int reg_send_cancel(struct reg *r, struct reg_exec *e, long long task_run_id, int attempt);
 /* Gives back the credit of a task that was claimed for e but not sent. */

@@ -220,6 +220,102 @@ Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_res
 
 /* ----------------------------------------------------------- broadcast */
 
+/* Task frames: a step with nothing to expand is spliced in from its spec
+ * (dispatch.c, frag_of); the frame must be the one wire_task builds, field
+ * for field, escapes and parameters included. A step with templates is
+ * built per task and expanded. */
+Test(perf_paths, task_frames_spliced_from_the_spec_equal_the_built_ones)
+{
+	void *zctx = zmq_ctx_new();
+	struct reg *r = reg_new(zctx, 10000);
+	struct ingest *g = ingest_new(1000);
+	struct fake_exec f;
+	fake_exec(zctx, r, &f, "e1", 20);
+	const char *odd = "n\"q\\é/\t";
+	json_t *a = task(odd, NULL, NULL);
+	json_object_set_new(
+	    a, "breaker",
+	    json_pack("{s:s, s:i, s:i}", "name", "b\"1", "failures", 3, "open_for_ms", 1000));
+	json_t *b = task("shell", NULL, NULL);
+	json_object_set_new(
+	    b, "step",
+	    json_pack("{s:s, s:[s, s]}", "type", "shell", "argv", "/bin/echo", "${params.region}"));
+	json_object_del(b, "timeout_ms");
+	submit("frag", json_pack("[o, o]", a, b));
+	long long run = trigger("frag");
+	/* the run's parameters (declared ones, as the API would have checked) */
+	exec_sql("UPDATE runs SET params = '{\"region\": \"eu\\\"w\", \"n\": 7}' WHERE id = %lld",
+	         run);
+
+	struct disp_opts o = {"eng\"1", 30000, 500};
+	struct disp *d = disp_new(&o);
+	int more = 0;
+	cr_assert_eq(disp_run(d, S, r, g, &more), 2, "%s", store_error(S));
+	int seen = 0;
+	for (int tries = 0; tries < 100 && seen < 2; tries++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, f.pull, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			sleep_ms(10);
+			continue;
+		}
+		char err[256];
+		json_t *frame = NULL;
+		cr_assert_eq(
+		    wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &frame, err, sizeof err), 0,
+		    "%s: %.*s", err, (int)zmq_msg_size(&m), (char *)zmq_msg_data(&m));
+		zmq_msg_close(&m);
+		const char *name = json_string_value(json_object_get(frame, "task"));
+		long long id = json_integer_value(json_object_get(frame, "task_run_id"));
+		char key[64];
+		json_t *env =
+		    json_pack("{s:s, s:s}", "WF_PARAM_REGION", "eu\"w", "WF_PARAM_N", "7");
+		if (strcmp(name, odd) == 0) {
+			json_t *step = json_pack("{s:s}", "type", "noop");
+			json_t *brk = json_pack("{s:s, s:i, s:i}", "name", "b\"1", "failures", 3,
+			                        "open_for_ms", 1000);
+			snprintf(key, sizeof key, "%lld-%s", run, odd);
+			struct wire_task t = {.task_run_id = id,
+			                      .attempt = 1,
+			                      .run_id = run,
+			                      .workflow = "frag",
+			                      .task = odd,
+			                      .step = step,
+			                      .timeout_ms = 600000,
+			                      .idempotency_key = key,
+			                      .breaker = brk,
+			                      .env = env,
+			                      .lease_ms = 30000,
+			                      .engine_id = "eng\"1"};
+			json_t *want = wire_task(&t);
+			cr_assert(json_equal(frame, want), "spliced %s\nbuilt   %s",
+			          json_dumps(frame, JSON_COMPACT), json_dumps(want, JSON_COMPACT));
+			json_decref(want);
+			json_decref(step);
+			json_decref(brk);
+		} else {
+			cr_assert_str_eq(name, "shell");
+			cr_assert_str_eq(
+			    json_string_value(json_array_get(
+			        json_object_get(json_object_get(frame, "step"), "argv"), 1)),
+			    "eu\"w");
+			cr_assert(json_equal(json_object_get(frame, "env"), env));
+			cr_assert_null(json_object_get(frame, "timeout_ms"));
+		}
+		json_decref(env);
+		json_decref(frame);
+		seen++;
+	}
+	cr_assert_eq(seen, 2);
+	cr_assert_eq(disp_spliced(d), 1, "the noop's frame was not spliced");
+	disp_free(d);
+	ingest_free(g);
+	zmq_close(f.pull);
+	reg_free(r);
+	zmq_ctx_term(zctx);
+}
+
 static struct task_result res(long long id, int attempt, const char *ex, const char *status)
 {
 	struct task_result t;
