@@ -447,24 +447,25 @@ out:
 	return msg;
 }
 
-/* Whether a string anywhere in v has a template (${...}) to expand. */
-static int has_template(const json_t *v)
+/* Whether a string anywhere in v (objects and arrays, recursively)
+ * contains needle. A walk, not a serialisation: it runs for claimed rows. */
+static int any_string_has(const json_t *v, const char *needle)
 {
 	size_t i;
 	const char *k;
 	json_t *e;
 	if (json_is_string(v))
-		return strstr(json_string_value(v), "${") != NULL;
+		return strstr(json_string_value(v), needle) != NULL;
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, e)
 		{
-			if (has_template(e))
+			if (any_string_has(e, needle))
 				return 1;
 		}
 	} else if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k, e)
 		{
-			if (has_template(e))
+			if (any_string_has(e, needle))
 				return 1;
 		}
 	}
@@ -510,7 +511,7 @@ static const struct frag *frag_of(struct frags *f, const struct row *w)
 	memset(g, 0, sizeof *g);
 	g->spec = w->spec;
 	json_t *step = json_object_get(w->spec, "step");
-	if (!json_is_object(step) || has_template(step))
+	if (!json_is_object(step) || any_string_has(step, "${"))
 		return g;
 	json_t *o = json_pack("{s:s, s:s, s:O}", "workflow", w->workflow ? w->workflow : "", "task",
 	                      w->task, "step", step);
@@ -618,32 +619,6 @@ static json_t *outputs_for(const struct run_outputs *o, long long run_id)
 	return NULL;
 }
 
-/* Whether a string anywhere in v refers to an upstream task's outputs
- * (${tasks.…}). A walk, not a serialisation: it runs for every claimed
- * row. */
-static int refers_to_tasks(const json_t *v)
-{
-	size_t i;
-	const char *k;
-	json_t *e;
-	if (json_is_string(v))
-		return strstr(json_string_value(v), "${tasks.") != NULL;
-	if (json_is_array(v)) {
-		json_array_foreach(v, i, e)
-		{
-			if (refers_to_tasks(e))
-				return 1;
-		}
-	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, e)
-		{
-			if (refers_to_tasks(e))
-				return 1;
-		}
-	}
-	return 0;
-}
-
 /* Upstream outputs of the runs whose tasks refer to tasks.*. */
 static int load_outputs(struct store *s, const struct row *rows, int n, struct run_outputs *o)
 {
@@ -658,7 +633,8 @@ static int load_outputs(struct store *s, const struct row *rows, int n, struct r
 	for (int i = 0; i < n; i++) {
 		if (!rows[i].ex)
 			continue;
-		if (!refers_to_tasks(json_object_get(rows[i].spec, "step")) ||
+		/* only runs whose tasks refer to upstream outputs (${tasks.…}) */
+		if (!any_string_has(json_object_get(rows[i].spec, "step"), "${tasks.") ||
 		    outputs_for(o, rows[i].run_id))
 			continue;
 		o->run_id[o->n] = rows[i].run_id;
