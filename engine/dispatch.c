@@ -389,6 +389,17 @@ static json_t *param_env(json_t *params, struct xctx *x)
 	return env;
 }
 
+/* The run's parameters as an object (an empty one when they are not). */
+static json_t *row_params(const struct row *w)
+{
+	json_t *params = json_loads(w->params ? w->params : "{}", 0, NULL);
+	if (!json_is_object(params)) {
+		json_decref(params);
+		params = json_object();
+	}
+	return params;
+}
+
 /* The task frame for a claimed row, or NULL with the reason in err. */
 static json_t *build_task_json(struct disp *d, const struct row *w, json_t *run_outputs, char *err,
                                size_t errlen)
@@ -402,11 +413,7 @@ static json_t *build_task_json(struct disp *d, const struct row *w, json_t *run_
 	snprintf(x.run_id, sizeof x.run_id, "%lld", w->run_id);
 	if (w->sched_ms)
 		fmt_time_ms(w->sched_ms, x.sched, sizeof x.sched);
-	params = json_loads(w->params ? w->params : "{}", 0, NULL);
-	if (!json_is_object(params)) {
-		json_decref(params);
-		params = json_object();
-	}
+	params = row_params(w);
 	x.params = params;
 	x.outputs = run_outputs;
 	step = json_deep_copy(json_object_get(w->spec, "step"));
@@ -566,8 +573,8 @@ static char *build_task(struct disp *d, const struct row *w, json_t *run_outputs
 		struct xctx x;
 		memset(&x, 0, sizeof x);
 		x.row = w;
-		json_t *params = json_loads(w->params, 0, NULL);
-		json_t *env = json_is_object(params) ? param_env(params, &x) : NULL;
+		json_t *params = row_params(w);
+		json_t *env = param_env(params, &x);
 		if (json_object_size(env) > 0)
 			env_text = json_dumps(env, JSON_COMPACT);
 		free(x.tmp);

@@ -375,8 +375,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		const char *cl =
 		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		int64_t len;
-		if (cl && parse_int64(cl, 0, INT64_MAX, &len) == 0 && len > API_MAX_BODY &&
-		    len <= DRAIN_MAX) {
+		if (!cl || parse_int64(cl, 0, INT64_MAX, &len) != 0)
+			len = 0; /* none (chunked) or unreadable: bounded as it is read */
+		if (len > API_MAX_BODY && len <= DRAIN_MAX) {
 			/* Read and drop it, then answer 413: closing a connection
 			 * with unread data resets it, and a client still sending
 			 * (no Expect: 100-continue) may never see the answer (a
@@ -384,7 +385,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			ctx->too_big = 1;
 			return MHD_YES;
 		}
-		if (cl && parse_int64(cl, 0, INT64_MAX, &len) == 0 && len > DRAIN_MAX) {
+		if (len > DRAIN_MAX) {
 			/* Far too large to read: answer before reading; MHD then
 			 * skips the body and closes the connection. */
 			struct api_resp rs = {0};
