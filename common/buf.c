@@ -50,6 +50,18 @@ int buf_puts(struct buf *b, const char *s)
 	return buf_append(b, s, strlen(s));
 }
 
+int buf_put_ll(struct buf *b, long long v)
+{
+	char t[24], *e = t + sizeof t, *q = e;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do
+		*--q = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--q = '-';
+	return buf_append(b, q, (size_t)(e - q));
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
 	/* Most pieces are short (a number, a name): formatted once on the

@@ -19,6 +19,9 @@ void buf_reset(struct buf *b);
 /* Appends n bytes. Returns 0, or -1 (nothing appended) past the bound. */
 int buf_append(struct buf *b, const void *data, size_t n) __attribute__((warn_unused_result));
 int buf_puts(struct buf *b, const char *s) __attribute__((warn_unused_result));
+/* Appends v in decimal: what buf_printf(b, "%lld", v) appends, without
+ * printf (the batch statements' array literals hold thousands). */
+int buf_put_ll(struct buf *b, long long v) __attribute__((warn_unused_result));
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));
 /* Hands the contents to the caller (free() it) and empties the buffer. */

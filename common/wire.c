@@ -386,7 +386,9 @@ int wire_decode(const char *data, size_t len, json_t **out, char *err, size_t er
 		goto out;
 	}
 	json_error_t jerr;
-	msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	msg = wire_load_plain(data, len);
+	if (!msg)
+		msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!msg) {
 		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
 		         jerr.column, jerr.text);
@@ -404,7 +406,8 @@ out:
 
 char *wire_encode(const json_t *msg)
 {
-	return json_dumps(msg, JSON_COMPACT);
+	char *text = wire_dump_plain(msg);
+	return text ? text : json_dumps(msg, JSON_COMPACT);
 }
 
 const char *wire_type(const json_t *msg)
@@ -494,32 +497,71 @@ json_t *wire_started(const char *executor_id, int64_t task_run_id, int attempt, 
 	                 (json_int_t)at_ms);
 }
 
-json_t *wire_finished(const char *executor_id, const struct wire_result *r)
+static int put_str(struct buf *b, const char *s)
 {
-	json_t *m = json_pack("{s:s, s:s, s:I, s:i, s:s}", "type", "finished", "executor_id",
-	                      executor_id, "task_run_id", (json_int_t)r->task_run_id, "attempt",
-	                      r->attempt, "status", r->status);
-	if (!m)
-		return NULL;
+	return wire_put_string(b, s, strlen(s));
+}
+
+static int put_field_ll(struct buf *b, const char *key, long long v)
+{
+	return buf_puts(b, key) != 0 || buf_put_ll(b, v) != 0 ? -1 : 0;
+}
+
+char *wire_finished_text(const char *executor_id, const struct wire_result *r)
+{
+	struct buf b;
+	char *err = NULL, *outs = NULL;
+	int rc = 0;
+	buf_init(&b, 0);
+	rc |= buf_puts(&b, "{\"type\":\"finished\",\"executor_id\":") | put_str(&b, executor_id);
+	rc |= put_field_ll(&b, ",\"task_run_id\":", r->task_run_id);
+	rc |= put_field_ll(&b, ",\"attempt\":", r->attempt);
+	rc |= buf_puts(&b, ",\"status\":") | put_str(&b, r->status);
 	/* A field that would be null (or an empty output) is left out: the
 	 * engine reads an absent one as null (""), and every frame is parsed
 	 * once per task, so its bytes count (docs/architecture.md) */
 	if (r->exit_code >= 0)
-		json_object_set_new(m, "exit_code", json_integer(r->exit_code));
+		rc |= put_field_ll(&b, ",\"exit_code\":", r->exit_code);
 	if (r->http_status > 0)
-		json_object_set_new(m, "http_status", json_integer(r->http_status));
+		rc |= put_field_ll(&b, ",\"http_status\":", r->http_status);
 	if (r->output && r->output[0]) {
-		json_t *out = json_string(r->output);
-		json_object_set_new(m, "output",
-		                    out ? out : json_string("[output is not valid UTF-8]"));
+		size_t mark = b.len;
+		rc |= buf_puts(&b, ",\"output\":");
+		if (put_str(&b, r->output) != 0) {
+			b.len = mark;
+			b.data[mark] = '\0';
+			rc |= buf_puts(&b, ",\"output\":\"[output is not valid UTF-8]\"");
+		}
 	}
-	if (r->error)
-		json_object_set_new(m, "error", json_string(r->error));
-	json_object_set_new(m, "duration_ms", json_integer(r->duration_ms));
-	if (json_is_object(r->outputs))
-		json_object_set(m, "outputs", r->outputs);
-	json_object_set_new(m, "started_ms", json_integer(r->started_ms));
-	json_object_set_new(m, "finished_ms", json_integer(r->finished_ms));
+	if (r->error) {
+		err = wire_text(r->error, strlen(r->error));
+		rc |= buf_puts(&b, ",\"error\":") | put_str(&b, err);
+	}
+	rc |= put_field_ll(&b, ",\"duration_ms\":", r->duration_ms);
+	if (json_is_object(r->outputs)) {
+		outs = wire_dump_plain(r->outputs);
+		if (!outs)
+			outs = json_dumps(r->outputs, JSON_COMPACT);
+		if (outs)
+			rc |= buf_puts(&b, ",\"outputs\":") | buf_puts(&b, outs);
+	}
+	rc |= put_field_ll(&b, ",\"started_ms\":", r->started_ms);
+	rc |= put_field_ll(&b, ",\"finished_ms\":", r->finished_ms);
+	rc |= buf_puts(&b, "}");
+	free(err);
+	free(outs);
+	if (rc) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
+}
+
+json_t *wire_finished(const char *executor_id, const struct wire_result *r)
+{
+	char *text = wire_finished_text(executor_id, r);
+	json_t *m = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	free(text);
 	return m;
 }
 

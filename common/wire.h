@@ -28,6 +28,19 @@ int wire_validate(const json_t *msg, char *err, size_t errlen) __attribute__((wa
  * be encoded (e.g. a string that is not valid UTF-8). Caller frees. */
 char *wire_encode(const json_t *msg);
 
+/* The plain-JSON fast paths under wire_decode and wire_encode
+ * (common/wire_json.c says what "plain" is). wire_load_plain returns the
+ * object json_loadb would (a new reference), or NULL when the text is not
+ * plain JSON or not valid: then ask jansson. wire_dump_plain returns what
+ * json_dumps(v, JSON_COMPACT) would (caller frees), or NULL: then ask
+ * jansson. */
+json_t *wire_load_plain(const char *data, size_t len);
+char *wire_dump_plain(const json_t *v);
+/* Appends the n bytes at s as a JSON string, escaped as json_dumps does.
+ * Returns 0, or -1 when they are not valid UTF-8. */
+struct buf;
+int wire_put_string(struct buf *b, const char *s, size_t n) __attribute__((warn_unused_result));
+
 /* Returns the "type" of a frame, or "" (borrowed, never NULL). */
 const char *wire_type(const json_t *msg);
 
@@ -57,6 +70,12 @@ struct wire_result {
 	int64_t started_ms;  /* epoch milliseconds */
 	int64_t finished_ms; /* epoch milliseconds */
 };
+/* The `finished` frame as JSON text, written directly (one per task: no
+ * jansson values built and dumped), or NULL if executor_id or status is
+ * not valid UTF-8. An output that is not valid UTF-8 is replaced by a note
+ * saying so; an error's invalid bytes become U+FFFD. Caller frees. */
+char *wire_finished_text(const char *executor_id, const struct wire_result *r);
+/* The same frame as a jansson object (parsed from that text). */
 json_t *wire_finished(const char *executor_id, const struct wire_result *r);
 json_t *wire_bye(const char *executor_id);
 

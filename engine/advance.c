@@ -270,7 +270,7 @@ void runs__ids_literal(struct buf *b, const long long *ids, int n)
 	if (buf_puts(b, "{") != 0)
 		goto oom;
 	for (int i = 0; i < n; i++)
-		if (buf_printf(b, i ? ",%lld" : "%lld", ids[i]) != 0)
+		if ((i && buf_puts(b, ",") != 0) || buf_put_ll(b, ids[i]) != 0)
 			goto oom;
 	if (buf_puts(b, "}") != 0)
 		goto oom;

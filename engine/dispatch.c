@@ -581,14 +581,17 @@ static char *build_task(struct disp *d, const struct row *w, json_t *run_outputs
 		json_decref(env);
 		json_decref(params);
 	}
-	if (buf_printf(&b,
-	               "{\"type\":\"task\",\"task_run_id\":%lld,\"attempt\":%d,\"run_id\":%lld,",
-	               w->id, w->attempt, w->run_id) != 0 ||
-	    buf_puts(&b, f->text) != 0 ||
-	    buf_printf(&b, ",\"idempotency_key\":\"%lld-%s\"", w->run_id, f->task_esc) != 0 ||
-	    (env_text && buf_printf(&b, ",\"env\":%s", env_text) != 0) ||
-	    buf_printf(&b, ",\"lease_ms\":%lld,\"engine_id\":%s}", (long long)d->o.lease_ms,
-	               d->engine_quoted) != 0)
+	if (buf_puts(&b, "{\"type\":\"task\",\"task_run_id\":") != 0 ||
+	    buf_put_ll(&b, w->id) != 0 || buf_puts(&b, ",\"attempt\":") != 0 ||
+	    buf_put_ll(&b, w->attempt) != 0 || buf_puts(&b, ",\"run_id\":") != 0 ||
+	    buf_put_ll(&b, w->run_id) != 0 || buf_puts(&b, ",") != 0 ||
+	    buf_puts(&b, f->text) != 0 || buf_puts(&b, ",\"idempotency_key\":\"") != 0 ||
+	    buf_put_ll(&b, w->run_id) != 0 || buf_puts(&b, "-") != 0 ||
+	    buf_puts(&b, f->task_esc) != 0 || buf_puts(&b, "\"") != 0 ||
+	    (env_text && (buf_puts(&b, ",\"env\":") != 0 || buf_puts(&b, env_text) != 0)) ||
+	    buf_puts(&b, ",\"lease_ms\":") != 0 || buf_put_ll(&b, (long long)d->o.lease_ms) != 0 ||
+	    buf_puts(&b, ",\"engine_id\":") != 0 || buf_puts(&b, d->engine_quoted) != 0 ||
+	    buf_puts(&b, "}") != 0)
 		abort(); /* an unbounded buf refuses only when memory runs out */
 	free(env_text);
 	d->spliced++;

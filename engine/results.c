@@ -294,7 +294,7 @@ static void lit_sep(struct buf *b)
 static void lit_num(struct buf *b, long long v, int present)
 {
 	lit_sep(b);
-	if ((present ? buf_printf(b, "%lld", v) : buf_puts(b, "NULL")) != 0)
+	if ((present ? buf_put_ll(b, v) : buf_puts(b, "NULL")) != 0)
 		abort();
 }
 

@@ -51,6 +51,21 @@ static void on_signal(int sig)
 /* ---- sending ---- */
 
 /* Sends msg (stolen) to every engine. */
+void exec_send_text(struct exec *ex, char *text, const char *type)
+{
+	if (!text) {
+		log_error("cannot build a frame", "type=%s", type);
+		return;
+	}
+	size_t len = strlen(text);
+	for (size_t i = 0; i < ex->npush; i++) {
+		if (zmq_send(ex->push[i], text, len, ZMQ_DONTWAIT) < 0)
+			log_warn("frame dropped", "type=%s engine=%s error=%s", type,
+			         ex->cfg->engines[i], zmq_strerror(zmq_errno()));
+	}
+	free(text);
+}
+
 void exec_send(struct exec *ex, json_t *msg)
 {
 	if (!msg) {
@@ -58,18 +73,10 @@ void exec_send(struct exec *ex, json_t *msg)
 		return;
 	}
 	char *text = wire_encode(msg);
-	if (!text) {
+	if (!text)
 		log_error("cannot encode a frame", "type=%s", wire_type(msg));
-		json_decref(msg);
-		return;
-	}
-	size_t len = strlen(text);
-	for (size_t i = 0; i < ex->npush; i++) {
-		if (zmq_send(ex->push[i], text, len, ZMQ_DONTWAIT) < 0)
-			log_warn("frame dropped", "type=%s engine=%s error=%s", wire_type(msg),
-			         ex->cfg->engines[i], zmq_strerror(zmq_errno()));
-	}
-	free(text);
+	else
+		exec_send_text(ex, text, wire_type(msg));
 	json_decref(msg);
 }
 
@@ -121,7 +128,7 @@ static void handle_frame(struct exec *ex, const char *data, size_t len)
 			    .started_ms = now,
 			    .finished_ms = now,
 			};
-			exec_send(ex, wire_finished(ex->cfg->id, &r));
+			exec_send_text(ex, wire_finished_text(ex->cfg->id, &r), "finished");
 		}
 		json_decref(raw);
 		return;

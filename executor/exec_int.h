@@ -30,6 +30,8 @@ struct exec {
 
 /* Sends msg (stolen) to every engine. */
 void exec_send(struct exec *ex, json_t *msg);
+/* Sends a frame already written as text (taken; NULL: could not be built). */
+void exec_send_text(struct exec *ex, char *text, const char *type);
 void exec_send_heartbeat(struct exec *ex);
 /* A task frame arrived (borrowed): admit, refuse or start it. */
 void exec_task_start(struct exec *ex, json_t *msg);

@@ -94,7 +94,7 @@ void exec_task_done(struct exec *ex, struct task *t, const char *status, int exi
 	    .started_ms = t->started_wall,
 	    .finished_ms = t->started_wall + (now - t->started_mono),
 	};
-	exec_send(ex, wire_finished(ex->cfg->id, &r));
+	exec_send_text(ex, wire_finished_text(ex->cfg->id, &r), "finished");
 	if (t->breaker_name) {
 		enum breaker_outcome o = BREAKER_IGNORE;
 		if (strcmp(status, "succeeded") == 0)

@@ -1,6 +1,8 @@
 /* Unit tests for common/: buf, xalloc, util, log. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,25 @@ Test(buf, printf_longer_than_its_stack_buffer)
 	cr_assert_eq(buf_printf(&b, "%d", 12345), 0);
 	cr_assert_str_eq(b.data, "12345");
 	buf_release(&b);
+}
+
+Test(buf, put_ll_writes_what_printf_writes)
+{
+	const long long v[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, LLONG_MAX, LLONG_MIN};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		struct buf b;
+		char want[32];
+		buf_init(&b, 0);
+		cr_assert_eq(buf_put_ll(&b, v[i]), 0);
+		snprintf(want, sizeof want, "%lld", v[i]);
+		cr_assert_str_eq(b.data, want);
+		buf_release(&b);
+	}
+	struct buf small;
+	buf_init(&small, 3);
+	cr_assert_eq(buf_put_ll(&small, 1234), -1); /* past the bound: nothing */
+	cr_assert_eq(small.len, 0);
+	buf_release(&small);
 }
 
 Test(buf, refuses_past_bound_and_keeps_contents)

@@ -1,5 +1,6 @@
 /* Wire frames: every type decodes, every broken field is named. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,4 +279,202 @@ Test(wire, text_sanitizes_bytes)
 	cr_assert_not_null(j);
 	json_decref(j);
 	free(s);
+}
+
+/* ---- the plain-JSON paths (common/wire_json.c) against jansson ---- */
+
+/* Whatever wire_load_plain returns, jansson returns too; whatever
+ * wire_dump_plain writes, json_dumps writes too. Returns 1 when the plain
+ * parse took the text. */
+static int same_as_jansson(const char *s, size_t n)
+{
+	json_t *fast = wire_load_plain(s, n);
+	json_t *slow = json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL);
+	if (fast) {
+		cr_assert_not_null(slow, "plain parse took what jansson refuses: %.*s", (int)n, s);
+		cr_assert(json_equal(fast, slow), "plain parse differs: %.*s", (int)n, s);
+	}
+	if (slow) {
+		char *a = wire_dump_plain(slow);
+		char *b = json_dumps(slow, JSON_COMPACT);
+		if (a)
+			cr_assert_str_eq(a, b, "plain dump differs for %.*s", (int)n, s);
+		free(a);
+		free(b);
+	}
+	json_decref(fast);
+	json_decref(slow);
+	return fast != NULL;
+}
+
+static const char *const plain_corpus[] = {
+    /* what executors and engines send */
+    "{\"type\":\"task\",\"task_run_id\":1234567,\"attempt\":1,\"run_id\":1234567,"
+    "\"workflow\":\"bench-noop\",\"task\":\"a\",\"step\":{\"type\":\"noop\"},"
+    "\"idempotency_key\":\"1234567-a\",\"lease_ms\":30000,\"engine_id\":\"e-1\"}",
+    "{\"type\":\"finished\",\"executor_id\":\"x1\",\"task_run_id\":9,\"attempt\":2,"
+    "\"status\":\"failed\",\"exit_code\":3,\"output\":\"line 1\\nline \\\"2\\\"\\t\\\\\","
+    "\"error\":\"exit code 3\",\"duration_ms\":12,\"outputs\":{\"a\":[1,true,null,\"\"]},"
+    "\"started_ms\":1764100000000,\"finished_ms\":1764100000012}",
+    "{\"type\":\"task\",\"step\":{\"type\":\"shell\",\"argv\":[\"/bin/sh\",\"-c\",\"echo "
+    "\\\"$X\\\"\"]},"
+    "\"env\":{\"WF_PARAM_X\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"}}",
+    /* layout and edges the plain parse takes */
+    " {\n\t\"a\" : -0 ,\"b\":[ ] ,\"c\":{ },\"d\":\"\\/\\b\\f\\r\",\"e\":false}\r\n",
+    "{\"n\":-123456789012345678,\"m\":123456789012345678,\"\":\"empty key\"}",
+    "{\"del\":\"\x7f\",\"deep\":[[[[{\"x\":[[]]}]]]]}",
+    /* what it leaves to jansson */
+    "{\"u\":\"\\u00e9\"}",
+    "{\"u\":\"\\u0000\"}",
+    "{\"u\":\"\\ud83d\\ude00\"}",
+    "{\"r\":0.5}",
+    "{\"r\":1e3}",
+    "{\"r\":1E-3}",
+    "{\"big\":1234567890123456789}",
+    "{\"big\":-9223372036854775809}",
+    "{\"k\\n\":1}",
+    "[1,2]",
+    "\"top\"",
+    "{\"a\":1,\"a\":2}",
+    /* what nobody takes */
+    "",
+    "{",
+    "{\"a\":}",
+    "{\"a\":01}",
+    "{\"a\":-}",
+    "{\"a\":1,}",
+    "{\"a\":[1,]}",
+    "{\"a\":tru}",
+    "{\"a\":truex}",
+    "{\"a\":nul}",
+    "{\"a\":1}x",
+    "{\"a\":1}{}",
+    "{a:1}",
+    "{\"a\" 1}",
+    "{\"a\":\"\x01\"}",
+    "{\"a\":\"\\x\"}",
+    "{\"a\":\"\\",
+    "{\"a\":\"abc",
+    "{\"a\":\"\xc3\"}",
+    "{\"a\":\"\xc0\xaf\"}",
+    "{\"a\":\"\xed\xa0\x80\"}",
+    "{\"a\":\"\xf4\x90\x80\x80\"}",
+    "{\"a\":\"\xff\"}",
+    "{\"a\":1 2}",
+};
+
+Test(wire, plain_parse_and_dump_match_jansson)
+{
+	size_t n = sizeof plain_corpus / sizeof plain_corpus[0];
+	for (size_t i = 0; i < n; i++)
+		same_as_jansson(plain_corpus[i], strlen(plain_corpus[i]));
+	/* the frames themselves take the plain path, both ways */
+	for (size_t i = 0; i < 6; i++)
+		cr_assert(same_as_jansson(plain_corpus[i], strlen(plain_corpus[i])),
+		          "not taken: %s", plain_corpus[i]);
+	for (size_t i = 6; i < n; i++)
+		cr_assert(!same_as_jansson(plain_corpus[i], strlen(plain_corpus[i])), "taken: %s",
+		          plain_corpus[i]);
+	json_t *f = wire_load_plain(plain_corpus[1], strlen(plain_corpus[1]));
+	char *d = wire_dump_plain(f);
+	cr_assert_not_null(d);
+	cr_assert_str_eq(json_string_value(json_object_get(f, "output")), "line 1\nline \"2\"\t\\");
+	free(d);
+	json_decref(f);
+	/* a string jansson cannot dump: neither path writes it */
+	json_t *bad_utf8 = json_pack("{s:o}", "a", json_stringn_nocheck("\xff", 1));
+	cr_assert_null(wire_dump_plain(bad_utf8));
+	cr_assert_null(json_dumps(bad_utf8, JSON_COMPACT));
+	json_decref(bad_utf8);
+	/* control characters and NUL in a string: jansson's escapes */
+	json_t *ctl = json_pack("{s:o}", "a", json_stringn("\x00\x01\x1f\"\\/\x7f", 7));
+	char *c = wire_dump_plain(ctl);
+	cr_assert_str_eq(c, "{\"a\":\"\\u0000\\u0001\\u001F\\\"\\\\/\x7f\"}");
+	free(c);
+	json_decref(ctl);
+}
+
+/* Random edits of the corpus (a fixed seed): the plain parse never takes
+ * what jansson refuses, never reads a value differently, and the dump of
+ * whatever jansson reads is jansson's. */
+Test(wire, plain_paths_hold_under_random_edits)
+{
+	static const char pick[] = "{}[]\",:\\ -019eE.tfnu\x01\x7f\xc3\xa9\xff";
+	uint64_t x = 88172645463325252ULL;
+	size_t n = sizeof plain_corpus / sizeof plain_corpus[0];
+	char s[1024];
+	int taken = 0;
+	for (int round = 0; round < 20000; round++) {
+		const char *src = plain_corpus[round % n];
+		size_t len = strlen(src);
+		memcpy(s, src, len);
+		for (int e = 0; e < 1 + round % 3; e++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			size_t at = len ? (size_t)(x >> 20) % len : 0;
+			char c = pick[(x >> 8) % (sizeof pick - 1)];
+			switch (x % 3) {
+			case 0: /* replace */
+				if (len)
+					s[at] = c;
+				break;
+			case 1: /* insert */
+				if (len + 1 < sizeof s) {
+					memmove(s + at + 1, s + at, len - at);
+					s[at] = c;
+					len++;
+				}
+				break;
+			default: /* delete */
+				if (len) {
+					memmove(s + at, s + at + 1, len - at - 1);
+					len--;
+				}
+			}
+		}
+		taken += same_as_jansson(s, len);
+	}
+	cr_assert_gt(taken, 1000); /* the edits left many plain inputs to compare */
+}
+
+/* The finished frame is written as text: the same fields jansson would
+ * write, and what is not valid UTF-8 still makes a valid frame. */
+Test(wire, finished_text_is_a_valid_frame)
+{
+	json_t *outs = json_pack("{s:s, s:f}", "k", "v\"", "r", 0.25);
+	struct wire_result r = {.task_run_id = 9,
+	                        .attempt = 3,
+	                        .status = "failed",
+	                        .exit_code = 0,
+	                        .http_status = 503,
+	                        .output = "a\tb\x01\"",
+	                        .error = "bad \xff byte",
+	                        .duration_ms = 7,
+	                        .outputs = outs,
+	                        .started_ms = 0,
+	                        .finished_ms = 1764100000000};
+	char *t = wire_finished_text("x\"1", &r);
+	cr_assert_not_null(t);
+	json_t *m;
+	cr_assert_eq(wire_decode(t, strlen(t), &m, err, sizeof err), 0, "%s: %s", t, err);
+	json_t *want = json_pack(
+	    "{s:s, s:s, s:I, s:i, s:s, s:i, s:i, s:s, s:s, s:I, s:O, s:I, s:I}", "type", "finished",
+	    "executor_id", "x\"1", "task_run_id", (json_int_t)9, "attempt", 3, "status", "failed",
+	    "exit_code", 0, "http_status", 503, "output", "a\tb\x01\"", "error",
+	    "bad \xef\xbf\xbd byte", "duration_ms", (json_int_t)7, "outputs", outs, "started_ms",
+	    (json_int_t)0, "finished_ms", (json_int_t)1764100000000);
+	cr_assert(json_equal(m, want), "%s", t);
+	json_decref(want);
+	json_decref(m);
+	free(t);
+	r.output = "\xc3(";
+	t = wire_finished_text("x", &r);
+	cr_assert_eq(wire_decode(t, strlen(t), &m, err, sizeof err), 0, "%s: %s", t, err);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "output")),
+	                 "[output is not valid UTF-8]");
+	json_decref(m);
+	free(t);
+	cr_assert_null(wire_finished_text("\xff", &r)); /* an executor id is never rewritten */
+	json_decref(outs);
 }
