@@ -118,6 +118,7 @@ struct row {
 	int64_t sched_ms;     /* 0 = none */
 	json_t *spec;         /* borrowed from the spec cache, or NULL */
 	struct reg_exec *ex;  /* assigned executor, or NULL */
+	int sole;             /* the only task run of its run */
 };
 
 /* A string as JSON text ("…" with escapes), or NULL. Caller frees. */
@@ -826,6 +827,10 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			add_fanout(r, pool, fan, w->id);
 			continue;
 		}
+		/* a version of one task, not a broadcast copy: the run has no
+		 * other task run (its result then settles the run without
+		 * reading it; runs__apply) */
+		w->sole = !target && specs_ntasks(d->specs, wfids[i], versions[i]) == 1;
 		w->ex = choose(d, r, cand, ncand, route, target);
 		if (!w->ex)
 			continue;
@@ -898,7 +903,11 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 			reg_unclaim(w->ex);
 			continue;
 		}
-		if (reg_send_task(r, w->ex, msg, len, w->id, w->attempt) != 0) {
+		struct reg_sent task = {.task_run_id = w->id,
+		                        .attempt = w->attempt,
+		                        .run_id = w->run_id,
+		                        .sole = w->sole};
+		if (reg_send_task(r, w->ex, msg, len, &task) != 0) {
 			reg_unclaim(w->ex);
 			json_array_append_new(
 			    failed,

@@ -19,14 +19,22 @@
  * thread (which takes them out in ingest_apply): mu guards every field
  * below it; cond is signalled when something was pushed or on
  * ingest_wake (after which no wait blocks: it is the appliers' stop). */
+/* A finished frame (owned) and what the engine knew of its task when it
+ * sent it (registry.c; run_id 0: not sent by this engine). */
+struct pend {
+	json_t *msg;
+	long long run_id;
+	int sole;
+};
+
 struct ingest {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	int woken;
 	size_t inflight; /* taken out by ingest_apply, not applied yet */
 	size_t max;
-	/* finished frames (owned), oldest first */
-	json_t **res;
+	/* finished frames, oldest first */
+	struct pend *res;
 	size_t nres, capres;
 	/* started records */
 	long long *st_id;
@@ -51,7 +59,7 @@ void ingest_free(struct ingest *g)
 	if (!g)
 		return;
 	for (size_t i = 0; i < g->nres; i++)
-		json_decref(g->res[i]);
+		json_decref(g->res[i].msg);
 	free(g->res);
 	free(g->st_id);
 	free(g->st_att);
@@ -114,7 +122,7 @@ static void reserve_res(struct ingest *g, size_t n)
 	g->res = xrealloc(g->res, g->capres * sizeof *g->res);
 }
 
-void ingest_push_result(struct ingest *g, json_t *finished)
+static void push_result(struct ingest *g, json_t *finished, const struct reg_sent *sent)
 {
 	pthread_mutex_lock(&g->mu);
 	if (g->nres >= g->max) {
@@ -125,9 +133,14 @@ void ingest_push_result(struct ingest *g, json_t *finished)
 		return;
 	}
 	reserve_res(g, g->nres + 1);
-	g->res[g->nres++] = finished;
+	g->res[g->nres++] = (struct pend){finished, sent ? sent->run_id : 0, sent ? sent->sole : 0};
 	pthread_cond_signal(&g->cond);
 	pthread_mutex_unlock(&g->mu);
+}
+
+void ingest_push_result(struct ingest *g, json_t *finished)
+{
+	push_result(g, finished, NULL);
 }
 
 static void push_started_locked(struct ingest *g, long long id, int attempt, int64_t at_ms)
@@ -175,11 +188,13 @@ int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *d
 	rc = 0;
 	if (strcmp(type, "finished") == 0) {
 		const char *status = json_string_value(json_object_get(msg, "status"));
+		struct reg_sent sent;
+		int known = 0;
 		if (status && strcmp(status, "rejected") == 0)
 			reg_rejected(r, exec_id, id, attempt);
 		else
-			reg_finished(r, exec_id, id, attempt);
-		ingest_push_result(g, msg);
+			known = reg_finished(r, exec_id, id, attempt, &sent);
+		push_result(g, msg, known ? &sent : NULL);
 		msg = NULL;
 		rc = 1;
 	} else if (strcmp(type, "started") == 0) {
@@ -208,10 +223,12 @@ static int64_t int_or(const json_t *o, const char *key, int64_t dflt)
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
-static void to_result(const json_t *m, struct task_result *t)
+static void to_result(const struct pend *p, struct task_result *t)
 {
-	const json_t *v;
+	const json_t *v, *m = p->msg;
 	memset(t, 0, sizeof *t);
+	t->run_id = p->run_id;
+	t->sole = p->run_id ? p->sole : -1;
 	t->task_run_id = json_integer_value(json_object_get(m, "task_run_id"));
 	t->attempt = (int)json_integer_value(json_object_get(m, "attempt"));
 	t->executor_id = json_string_value(json_object_get(m, "executor_id"));
@@ -255,10 +272,10 @@ static int transient(const struct store *s)
  * and drops (with an error) each one the database refuses on its own, so a
  * poison result cannot block every result behind it; its task comes back
  * through lease expiry. Returns 0, or -1 when the database went away. */
-static int isolate(struct task_result *tr, struct store *s, json_t **res, size_t n)
+static int isolate(struct task_result *tr, struct store *s, struct pend *res, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		to_result(res[i], &tr[i]);
+		to_result(&res[i], &tr[i]);
 		if (runs_apply_results(s, &tr[i], 1) >= 0)
 			continue;
 		if (transient(s))
@@ -281,7 +298,7 @@ static int cmp_key(const void *a, const void *b)
 
 /* What one ingest_apply took out of the buffers. */
 struct taken {
-	json_t **res;
+	struct pend *res;
 	size_t nres;
 	long long *st_id;
 	int *st_att;
@@ -300,8 +317,8 @@ static void drop_started_of_finished(struct ingest *g)
 		return;
 	long long *keys = xmalloc(g->nres * 2 * sizeof *keys);
 	for (size_t i = 0; i < g->nres; i++) {
-		keys[2 * i] = json_integer_value(json_object_get(g->res[i], "task_run_id"));
-		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i], "attempt"));
+		keys[2 * i] = json_integer_value(json_object_get(g->res[i].msg, "task_run_id"));
+		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i].msg, "attempt"));
 	}
 	qsort(keys, g->nres, 2 * sizeof *keys, cmp_key);
 	size_t k = 0;
@@ -406,7 +423,7 @@ int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
 		if (n > (size_t)batch)
 			n = (size_t)batch;
 		for (size_t i = 0; i < n; i++)
-			to_result(t.res[done + i], &tr[i]);
+			to_result(&t.res[done + i], &tr[i]);
 		if (runs_apply_results(s, tr, (int)n) < 0) {
 			if (transient(s) || isolate(tr, s, t.res + done, n) != 0)
 				break;
@@ -414,7 +431,7 @@ int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
 		for (size_t i = 0; i < n; i++) {
 			/* before the decref: status points into the frame */
 			metrics_observe_task(tr[i].status, tr[i].duration_ms / 1000.0);
-			json_decref(t.res[done + i]);
+			json_decref(t.res[done + i].msg);
 		}
 		done += n;
 		applied += (int)n;

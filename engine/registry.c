@@ -354,16 +354,20 @@ void reg_started(struct reg *r, const char *executor_id, long long task_run_id, 
 		t->started = 1;
 }
 
-void reg_finished(struct reg *r, const char *executor_id, long long task_run_id, int attempt)
+int reg_finished(struct reg *r, const char *executor_id, long long task_run_id, int attempt,
+                 struct reg_sent *sent)
 {
 	struct reg_exec *e = reg_find(r, executor_id);
 	struct reg_sent *t = e ? find_sent(e, task_run_id, attempt) : NULL;
 	if (!t)
-		return;
+		return 0;
+	if (sent)
+		*sent = *t;
 	*t = e->sent[--e->nsent];
 	if (e->state == REG_ONLINE || e->state == REG_DRAINING)
 		if (e->credit < e->slots)
 			e->credit++;
+	return 1;
 }
 
 void reg_rejected(struct reg *r, const char *executor_id, long long task_run_id, int attempt)
@@ -407,7 +411,7 @@ static int send_frame(struct reg_exec *e, const json_t *msg)
 }
 
 int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t len,
-                  long long task_run_id, int attempt)
+                  const struct reg_sent *task)
 {
 	(void)r;
 	if (send_text(e, text, len) != 0)
@@ -416,7 +420,10 @@ int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t le
 		e->capsent = e->capsent ? e->capsent * 2 : 16;
 		e->sent = xrealloc(e->sent, (size_t)e->capsent * sizeof *e->sent);
 	}
-	e->sent[e->nsent++] = (struct reg_sent){task_run_id, attempt, 0, mono_ms()};
+	struct reg_sent t = *task;
+	t.started = 0;
+	t.sent_ms = mono_ms();
+	e->sent[e->nsent++] = t;
 	return 0;
 }
 

@@ -27,6 +27,8 @@ struct reg_sent {
 	int attempt;
 	int started;
 	int64_t sent_ms; /* monotonic */
+	long long run_id;
+	int sole; /* the only task run of its run (dispatch.c) */
 };
 
 struct reg_exec {
@@ -80,7 +82,11 @@ void reg_hello(struct reg *r, const json_t *msg);
 void reg_heartbeat(struct reg *r, struct store *s, const json_t *msg);
 void reg_bye(struct reg *r, const json_t *msg);
 void reg_started(struct reg *r, const char *executor_id, long long task_run_id, int attempt);
-void reg_finished(struct reg *r, const char *executor_id, long long task_run_id, int attempt);
+/* Forgets a task in flight and gives its credit back. Returns 1 with what
+ * the engine knew of it when it sent it in *sent (may be NULL), or 0 when
+ * this engine did not send that attempt to that executor. */
+int reg_finished(struct reg *r, const char *executor_id, long long task_run_id, int attempt,
+                 struct reg_sent *sent);
 /* A `finished` with status rejected (no free slot): forgets the task like
  * reg_finished but gives no credit back; the executor's credit stays 0
  * until its next heartbeat says how many slots are free. */
@@ -91,12 +97,13 @@ struct reg_exec *reg_find(struct reg *r, const char *id);
 /* 1 when e may receive new work now (online, connected, credit left). */
 int reg_can_take(const struct reg_exec *e);
 /* Sends a task frame (JSON text, len bytes) to e without blocking and
- * remembers the task as in flight. The caller took e's credit when it chose
+ * remembers the task as in flight (task: its id, attempt, run id and
+ * whether it is the only task run of its run; the rest is filled in). The caller took e's credit when it chose
  * e (credit--) and gives it back with reg_unclaim when it does not send.
  * Returns 0 or -1 (nothing sent: the peer is gone or its queue is full; e
  * takes no work for a moment). */
 int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t len,
-                  long long task_run_id, int attempt) __attribute__((warn_unused_result));
+                  const struct reg_sent *task) __attribute__((warn_unused_result));
 /* Sends {"type":"cancel"} for an attempt. Returns 0 or -1. */
 int reg_send_cancel(struct reg *r, struct reg_exec *e, long long task_run_id, int attempt);
 /* Gives back the credit of a task that was claimed for e but not sent. */

@@ -66,6 +66,11 @@ struct task_result {
 	long long duration_ms;
 	json_t *outputs; /* object or NULL */
 	int64_t started_ms, finished_ms;
+	/* What the engine that sent the task knew (registry.c): its run, and
+	 * whether it is the run's only task run. run_id 0, sole -1: unknown
+	 * (another engine sent it, or it was sent before a restart). */
+	long long run_id;
+	int sole;
 };
 
 /* Applies a batch of results in one transaction: fenced update, attempt

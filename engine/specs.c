@@ -153,6 +153,12 @@ out:
 	return rc;
 }
 
+int specs_ntasks(struct specs *c, long long workflow_id, int version)
+{
+	struct ver *v = find(c, workflow_id, version);
+	return v ? (int)json_object_size(v->tasks) : -1;
+}
+
 json_t *specs_task(struct specs *c, long long workflow_id, int version, const char *task,
                    const char **workflow)
 {

@@ -27,4 +27,7 @@ int specs_load(struct specs *c, struct store *s, const long long *workflow_id, c
 json_t *specs_task(struct specs *c, long long workflow_id, int version, const char *task,
                    const char **workflow);
 
+/* The number of tasks of a cached version, or -1 when it is not cached. */
+int specs_ntasks(struct specs *c, long long workflow_id, int version);
+
 #endif

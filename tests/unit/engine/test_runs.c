@@ -664,6 +664,44 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	    0);
 }
 
+/* The engine that sent a task knows its run and whether it is the run's
+ * only task run (struct task_result): the run is locked and settled
+ * without reading the task run's siblings. Unknown (0, -1) reads them. */
+Test(runs, results_with_the_run_the_dispatcher_knew)
+{
+	submit_new(dag("one", json_pack("[o]", task("a", "", NULL, 0))));
+	submit_new(
+	    dag("two", json_pack("[o, o]", task("a", "", NULL, 0), task("b", "a", NULL, 0))));
+	long long r1 = trigger("one"), r2 = trigger("two"), r3 = trigger("one");
+	long long t1 = trid(r1, "a"), t2 = trid(r2, "a"), t3 = trid(r3, "a");
+	struct task_result b[3] = {result(t1, claim(t1, "x1"), "succeeded"),
+	                           result(t2, claim(t2, "x1"), "succeeded"),
+	                           result(t3, claim(t3, "x1"), "succeeded")};
+	b[0].run_id = r1, b[0].sole = 1;
+	b[1].run_id = r2, b[1].sole = 0;
+	b[2].run_id = 0, b[2].sole = -1; /* sent by another engine */
+	cr_assert_eq(runs_apply_results(S, b, 3), 3, "%s", store_error(S));
+	cr_assert_str_eq(rstate(r1), "succeeded");
+	cr_assert_str_eq(rstate(r3), "succeeded");
+	cr_assert_str_eq(rstate(r2), "running"); /* not the only task run: b is next */
+	cr_assert_str_eq(tstate(r2, "b"), "queued");
+	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished'"
+	                " AND run_id IN (%lld, %lld)",
+	                r1, r3),
+	             2);
+
+	/* a run id that is not the task run's (a bug): the fast path leaves
+	 * the result alone and the general one applies it to the right run */
+	long long r4 = trigger("one"), t4 = trid(r4, "a");
+	struct task_result w = result(t4, claim(t4, "x1"), "succeeded");
+	w.run_id = r2;
+	w.sole = 1;
+	cr_assert_eq(runs_apply_results(S, &w, 1), 1, "%s", store_error(S));
+	cr_assert_str_eq(tstate(r4, "a"), "succeeded");
+	cr_assert_str_eq(rstate(r4), "succeeded");
+	cr_assert_str_eq(rstate(r2), "running");
+}
+
 Test(runs, rejected_and_breaker_open_do_not_count)
 {
 	json_t *a = task("a", "", NULL, 0);
