@@ -27,11 +27,14 @@
  * only when every copy succeeded, "any" → succeeded when at least one did;
  * else failed, with an error naming the copies that did not succeed. The
  * parent takes the outputs of its first succeeded copy (lowest id). */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "runs_int.h"
+#include "util.h"
 #include "xalloc.h"
 
 /* One pass of the trigger rules over the pending task runs of the runs.
@@ -206,13 +209,27 @@ static const char COMPLETE_SQL[] =
     ")"
     " SELECT count(*) FROM upd";
 
-/* Live views: one NOTIFY per chunk of run ids (payloads stay far below the
- * 8000-byte limit). Payload: comma-separated run ids. */
-static const char NOTIFY_EVENTS_SQL[] =
-    "SELECT pg_notify('wf_events', string_agg(id::text, ','))"
-    " FROM (SELECT id, (row_number() OVER (ORDER BY id) - 1) / 400 AS chunk"
-    "  FROM (SELECT DISTINCT unnest($1::bigint[] || $2::bigint[]) AS id) u) x"
-    " GROUP BY chunk";
+/* Live views (GET /api/v1/events/stream) read new events when woken by a
+ * NOTIFY on wf_events and every quarter second anyway (api_events.c). A
+ * NOTIFY is not free: PostgreSQL makes every transaction that notifies
+ * wait, from its commit until the end of the previous notifier's commit, on
+ * one lock (async.c), so the appliers committed one after the other, each
+ * waiting out the other's WAL flush; with one per result batch that cost
+ * about 8 % of the no-op throughput (bench/README.md, round 5). So the
+ * result path wakes the streams at most every NOTIFY_EVERY_MS per engine:
+ * a lone result still wakes them at once, and in a burst the streams'
+ * own reads bound the delay. The payload is empty: a wake-up, not a list. */
+#define NOTIFY_EVERY_MS 200
+
+static _Atomic int64_t last_events_notify_ms;
+
+static int events_notify_due(void)
+{
+	int64_t now = mono_ms();
+	int64_t last = atomic_load(&last_events_notify_ms);
+	return now - last >= NOTIFY_EVERY_MS &&
+	       atomic_compare_exchange_strong(&last_events_notify_ms, &last, now);
+}
 
 int runs__settle(struct store *s, const char *run_ids, int flags)
 {
@@ -223,7 +240,6 @@ int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids
                       const char *sole_trs, const char *sole_atts, int flags)
 {
 	const char *p[1] = {run_ids};
-	const char *p2[2] = {run_ids, sole_ids};
 	const char *p4[4] = {run_ids, sole_ids, sole_trs, sole_atts};
 	int queued = 0;
 	if (strcmp(run_ids, "{}") == 0)
@@ -256,10 +272,13 @@ int runs__settle_sole(struct store *s, const char *run_ids, const char *sole_ids
 			return -1;
 		PQclear(r);
 	}
-	r = store_execp(s, "runs_notify_events", NOTIFY_EVENTS_SQL, 2, p2);
-	if (!r)
-		return -1;
-	PQclear(r);
+	if (events_notify_due()) {
+		r = store_execp(s, "runs_notify_events", "SELECT pg_notify('wf_events', '')", 0,
+		                NULL);
+		if (!r)
+			return -1;
+		PQclear(r);
+	}
 	return 0;
 }
 

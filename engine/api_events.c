@@ -4,7 +4,8 @@
  *
  * A stream has its own PostgreSQL connection (not one of the pool's) that
  * LISTENs on wf_events; it reads new events when notified and at least
- * once a second (some writers do not notify), and sends ": ping" every 15 s
+ * every POLL_MS (some writers do not notify, and results in a burst notify
+ * at most every 200 ms: advance.c), and sends ": ping" every 15 s
  * of silence. The content reader blocks in its connection's own thread
  * (http.c runs a thread per connection) for at most TICK_MS at a time and
  * ends when the API stops. events.id is an identity: a transaction that
@@ -25,7 +26,7 @@
 #include "xalloc.h"
 
 #define TICK_MS      250
-#define POLL_MS      1000
+#define POLL_MS      250
 #define HEARTBEAT_MS 15000
 #define GAP_MS       10000
 #define MAX_GAPS     256

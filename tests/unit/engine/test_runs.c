@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/runs.h"
 #include "log.h"
@@ -700,6 +701,52 @@ Test(runs, results_with_the_run_the_dispatcher_knew)
 	cr_assert_str_eq(tstate(r4, "a"), "succeeded");
 	cr_assert_str_eq(rstate(r4), "succeeded");
 	cr_assert_str_eq(rstate(r2), "running");
+}
+
+/* Notifications on wf_events that arrived within wait_ms. */
+static int wf_events_notified(PGconn *l, int wait_ms)
+{
+	int n = 0;
+	usleep((useconds_t)wait_ms * 1000);
+	cr_assert(PQconsumeInput(l), "%s", PQerrorMessage(l));
+	PGnotify *m;
+	while ((m = PQnotifies(l)) != NULL) {
+		n += strcmp(m->relname, "wf_events") == 0;
+		PQfreemem(m);
+	}
+	return n;
+}
+
+/* Result batches wake the live event streams (NOTIFY wf_events) at once,
+ * but at most every 200 ms per engine (advance.c: each NOTIFY serialises
+ * the commits of the transactions that send one). */
+Test(runs, results_wake_event_streams_at_most_every_200_ms)
+{
+	PGconn *l = PQconnectdb(db.conninfo);
+	cr_assert_eq(PQstatus(l), CONNECTION_OK, "%s", PQerrorMessage(l));
+	PQclear(PQexec(l, "LISTEN wf_events"));
+	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 0))));
+	long long run[7];
+	for (int i = 0; i < 7; i++)
+		run[i] = trigger("wf"); /* each notifies (runs.c) */
+	(void)wf_events_notified(l, 100);
+
+	int64_t t0 = mono_ms();
+	for (int i = 0; i < 6; i++)
+		succeed_a(run[i]);
+	int64_t took = mono_ms() - t0;
+	int k = wf_events_notified(l, 100);
+	cr_assert_geq(k, 1, "the first result batch woke no stream");
+	cr_assert_leq(k, 1 + took / 200, "%d notifications for 6 batches in %lld ms", k,
+	              (long long)took);
+	for (int i = 0; i < 6; i++)
+		cr_assert_str_eq(rstate(run[i]), "succeeded");
+
+	/* a lone result after the window wakes the streams at once */
+	usleep(250 * 1000);
+	succeed_a(run[6]);
+	cr_assert_eq(wf_events_notified(l, 100), 1);
+	PQfinish(l);
 }
 
 Test(runs, rejected_and_breaker_open_do_not_count)
