@@ -30,6 +30,15 @@ def lpad(n): tostring | if length >= n then . else (" " * (n - length)) + . end;
        then ($wf / $r.per_s * 100 | round / 100 | tostring) else "" end | lpad(9))
     + ($r.wal_bytes_per_task | f0 | lpad(11)) + ($r.db_bytes_per_run | f0 | lpad(10))
     + (if $r.complete then "" else "  INCOMPLETE (timeout)" end)),
+( [.results[] | select(.phase == "throughput")] as $t
+  | [$t[] | select(.label == "wf-noop")] as $w
+  | ["graphile-worker", "pg-boss"][] as $p
+  | [$t[] | select(.system == $p)] as $q
+  | select(($q | length) > 0 and ($w | length) > 0)
+  | (([$w[].done] | add) / ([$w[].seconds] | add)) as $wr
+  | (([$q[].done] | add) / ([$q[].seconds] | add)) as $qr
+  | [$q[] | . as $x | ([$w[] | select(.round == $x.round)][0].per_s) as $y | select($y != null and $x.per_s > 0) | $y / $x.per_s] as $ratios
+  | "  all rounds, wf-noop vs \($p): \($wr | f0) vs \($qr | f0) jobs/s (jobs over seconds of every round), wf/peer \($wr / $qr * 100 | round / 100); by round \($ratios | min * 100 | round / 100) to \($ratios | max * 100 | round / 100)"),
 "",
 ( [.results[] | select(.phase == "latency")] | if length == 0 then empty else
   "LATENCY  (open-loop arrivals; ms; from runs.created_at; first attempts of succeeded task runs)",

@@ -14,7 +14,7 @@ WF_BIN=${WF_BIN:-$ROOT/bin}
 
 # ------------------------------------------------------------------ knobs
 N=${BENCH_N:-100000}
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 CHAIN_N=${BENCH_CHAIN_N:-$((N / 10))}
 SHELL_N=${BENCH_SHELL_N:-$((N / 10 < 10000 ? N / 10 : 10000))}
 SPAWN_PAR=${BENCH_SPAWN_PAR:-}

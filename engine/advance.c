@@ -214,9 +214,9 @@ static const char COMPLETE_SQL[] =
  * NOTIFY is not free: PostgreSQL makes every transaction that notifies
  * wait, from its commit until the end of the previous notifier's commit, on
  * one lock (async.c), so the appliers committed one after the other, each
- * waiting out the other's WAL flush; with one per result batch that cost
- * about 8 % of the no-op throughput (bench/README.md, round 5). So the
- * result path wakes the streams at most every NOTIFY_EVERY_MS per engine:
+ * waiting out the other's WAL flush (bench/README.md, round 5: its effect
+ * on throughput was within this machine's noise). So the result path
+ * wakes the streams at most every NOTIFY_EVERY_MS per engine:
  * a lone result still wakes them at once, and in a burst the streams'
  * own reads bound the delay. The payload is empty: a wake-up, not a list. */
 #define NOTIFY_EVERY_MS 200
