@@ -87,7 +87,7 @@ jq -r '.results[] | select(.phase == "latency") | . as $l |
   (["schedule_to_start", "end_to_end"][] | . as $k | $l[$k] |
    "\"\($l.rate)/s\\n\($k | sub("_"; " "; "g"))\" \(.p50) \(.p99) \(.p999) \(.max)")' "$J" >"$D/lat.dat"
 {
-	echo "set terminal svg size 1200,520 dynamic enhanced font 'sans,11' background '#ffffff'"
+	echo "set terminal svg size 1600,560 dynamic enhanced font 'sans,11' background '#ffffff'"
 	echo "set output '$SVG'"
 	echo "set multiplot layout 1,2 title 'wf benchmark $(jq -r .stamp "$J") ($(jq -r '.machine.nproc' "$J") CPUs, commit $(jq -r '.machine.git_commit[0:12]' "$J"))'"
 	echo "set style fill solid 0.8 border -1; set boxwidth 0.7; set grid ytics"
