@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "wire_int.h"
 #include "xalloc.h"
 
 static const char *const statuses[] = {"succeeded",    "failed",   "timeout", "cancelled",
@@ -416,8 +417,7 @@ const char *wire_type(const json_t *msg)
 	return t ? t : "";
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t wire__utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -456,7 +456,7 @@ char *wire_text(const char *data, size_t len)
 	const unsigned char *s = (const unsigned char *)data;
 	size_t i = 0;
 	while (i < len) {
-		size_t k = utf8_seq(s + i, len - i);
+		size_t k = wire__utf8_seq(s + i, len - i);
 		if (k) {
 			(void)!buf_append(&b, s + i, k);
 			i += k;

@@ -28,41 +28,7 @@
 
 #include "buf.h"
 #include "wire.h"
-
-/* ------------------------------------------------------------ UTF-8 */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left) of a character
- * U+0080 or above, or 0 (the rules of jansson's utf8_check_full). */
-static size_t utf8_multi(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) ||
-	    (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
+#include "wire_int.h"
 
 /* ------------------------------------------------------------ parse */
 
@@ -104,7 +70,7 @@ static int parse_string(struct pp *p, const char **out, size_t *len, int *escape
 			p->s++;
 			continue;
 		}
-		size_t k = utf8_multi(p->s, (size_t)(p->end - p->s));
+		size_t k = wire__utf8_seq(p->s, (size_t)(p->end - p->s));
 		if (!k)
 			return -1;
 		p->s += k;
@@ -171,32 +137,43 @@ static int is_delim(struct pp *p)
 
 static json_t *parse_value(struct pp *p);
 
+/* Takes the byte c (after white space) if it comes next. */
+static int take(struct pp *p, char c)
+{
+	skip_ws(p);
+	if (p->s < p->end && *p->s == c) {
+		p->s++;
+		return 1;
+	}
+	return 0;
+}
+
+/* After a member or an element: 1 when another follows (a comma), 0 at
+ * the closing bracket, -1 for anything else. */
+static int next_item(struct pp *p, char close)
+{
+	if (take(p, ','))
+		return 1;
+	return take(p, close) ? 0 : -1;
+}
+
 static json_t *parse_object(struct pp *p)
 {
 	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	skip_ws(p);
-	if (p->s < p->end && *p->s == '}') {
-		p->s++;
+	if (!o || take(p, '}'))
 		return o;
-	}
 	for (;;) {
 		const char *key;
 		size_t klen;
-		skip_ws(p);
-		if (p->s >= p->end || *p->s != '"')
+		if (!take(p, '"'))
 			goto fail;
-		p->s++;
 		/* a key with escapes is left to jansson: keys are plain words,
 		 * and p->tmp is the value's to use */
 		int esc;
 		if (parse_string(p, &key, &klen, &esc) != 0 || esc)
 			goto fail;
-		skip_ws(p);
-		if (p->s >= p->end || *p->s != ':')
+		if (!take(p, ':'))
 			goto fail;
-		p->s++;
 		json_t *v = parse_value(p);
 		if (!v)
 			goto fail;
@@ -207,18 +184,11 @@ static json_t *parse_object(struct pp *p)
 		if (json_object_setn_new_nocheck(o, key, klen, v) != 0 ||
 		    json_object_size(o) == before)
 			goto fail; /* v is taken either way */
-		skip_ws(p);
-		if (p->s >= p->end)
-			goto fail;
-		if (*p->s == ',') {
-			p->s++;
-			continue;
-		}
-		if (*p->s == '}') {
-			p->s++;
+		int more = next_item(p, '}');
+		if (more == 0)
 			return o;
-		}
-		goto fail;
+		if (more < 0)
+			goto fail;
 	}
 fail:
 	json_decref(o);
@@ -228,29 +198,17 @@ fail:
 static json_t *parse_array(struct pp *p)
 {
 	json_t *a = json_array();
-	if (!a)
-		return NULL;
-	skip_ws(p);
-	if (p->s < p->end && *p->s == ']') {
-		p->s++;
+	if (!a || take(p, ']'))
 		return a;
-	}
 	for (;;) {
 		json_t *v = parse_value(p);
 		if (!v || json_array_append_new(a, v) != 0)
 			goto fail;
-		skip_ws(p);
-		if (p->s >= p->end)
-			goto fail;
-		if (*p->s == ',') {
-			p->s++;
-			continue;
-		}
-		if (*p->s == ']') {
-			p->s++;
+		int more = next_item(p, ']');
+		if (more == 0)
 			return a;
-		}
-		goto fail;
+		if (more < 0)
+			goto fail;
 	}
 fail:
 	json_decref(a);
@@ -360,7 +318,7 @@ int wire_put_string(struct buf *b, const char *str, size_t n)
 				s++;
 				continue;
 			}
-			size_t k = utf8_multi(s, (size_t)(end - s));
+			size_t k = wire__utf8_seq(s, (size_t)(end - s));
 			if (!k)
 				return -1;
 			s += k;
