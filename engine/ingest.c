@@ -15,10 +15,6 @@
 
 #define FULL_LOG_EVERY_MS 5000
 
-/* The buffers are shared by the loop (which pushes) and the applier
- * thread (which takes them out in ingest_apply): mu guards every field
- * below it; cond is signalled when something was pushed or on
- * ingest_wake (after which no wait blocks: it is the appliers' stop). */
 /* A finished frame (owned) and what the engine knew of its task when it
  * sent it (registry.c; run_id 0: not sent by this engine). */
 struct pend {
@@ -27,6 +23,10 @@ struct pend {
 	int sole;
 };
 
+/* The buffers are shared by the loop (which pushes) and the applier
+ * thread (which takes them out in ingest_apply): mu guards every field
+ * below it; cond is signalled when something was pushed or on
+ * ingest_wake (after which no wait blocks: it is the appliers' stop). */
 struct ingest {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
