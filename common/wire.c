@@ -539,9 +539,7 @@ char *wire_finished_text(const char *executor_id, const struct wire_result *r)
 	}
 	rc |= put_field_ll(&b, ",\"duration_ms\":", r->duration_ms);
 	if (json_is_object(r->outputs)) {
-		outs = wire_dump_plain(r->outputs);
-		if (!outs)
-			outs = json_dumps(r->outputs, JSON_COMPACT);
+		outs = wire_encode(r->outputs);
 		if (outs)
 			rc |= buf_puts(&b, ",\"outputs\":") | buf_puts(&b, outs);
 	}

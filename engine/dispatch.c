@@ -121,13 +121,17 @@ struct row {
 	int sole;             /* the only task run of its run */
 };
 
-/* A string as JSON text ("…" with escapes), or NULL. Caller frees. */
+/* A string as JSON text ("…" with the escapes frames use), or NULL when
+ * it is not valid UTF-8. Caller frees. */
 static char *json_quoted(const char *s)
 {
-	json_t *j = json_string(s);
-	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	json_decref(j);
-	return t;
+	struct buf b;
+	buf_init(&b, 0);
+	if (wire_put_string(&b, s, strlen(s)) != 0) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b);
 }
 
 struct disp *disp_new(const struct disp_opts *o)
@@ -529,7 +533,7 @@ static const struct frag *frag_of(struct frags *f, const struct row *w)
 		json_object_set(o, "timeout_ms", timeout);
 	if (o && json_is_object(breaker))
 		json_object_set(o, "breaker", breaker);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *text = o ? wire_encode(o) : NULL;
 	char *task = json_quoted(w->task);
 	json_decref(o);
 	if (text && task && strlen(text) >= 2 && strlen(task) >= 2) {
@@ -560,7 +564,7 @@ static char *build_task(struct disp *d, const struct row *w, json_t *run_outputs
 	const struct frag *f = frag_of(frags, w);
 	if (!f->text) {
 		json_t *msg = build_task_json(d, w, run_outputs, err, errlen);
-		char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+		char *text = msg ? wire_encode(msg) : NULL;
 		json_decref(msg);
 		if (msg && !text)
 			snprintf(err, errlen, "cannot encode the task frame");
@@ -577,7 +581,7 @@ static char *build_task(struct disp *d, const struct row *w, json_t *run_outputs
 		json_t *params = row_params(w);
 		json_t *env = param_env(params, &x);
 		if (json_object_size(env) > 0)
-			env_text = json_dumps(env, JSON_COMPACT);
+			env_text = wire_encode(env);
 		free(x.tmp);
 		json_decref(env);
 		json_decref(params);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "runs.h"
 #include "util.h"
+#include "wire.h"
 #include "xalloc.h"
 #include "zsec.h"
 
@@ -404,7 +405,7 @@ static int send_text(struct reg_exec *e, const char *text, size_t len)
 
 static int send_frame(struct reg_exec *e, const json_t *msg)
 {
-	char *text = json_dumps(msg, JSON_COMPACT);
+	char *text = wire_encode(msg);
 	int rc = text ? send_text(e, text, strlen(text)) : -1;
 	free(text);
 	return rc;

@@ -98,10 +98,10 @@ struct reg_exec *reg_find(struct reg *r, const char *id);
 int reg_can_take(const struct reg_exec *e);
 /* Sends a task frame (JSON text, len bytes) to e without blocking and
  * remembers the task as in flight (task: its id, attempt, run id and
- * whether it is the only task run of its run; the rest is filled in). The caller took e's credit when it chose
- * e (credit--) and gives it back with reg_unclaim when it does not send.
- * Returns 0 or -1 (nothing sent: the peer is gone or its queue is full; e
- * takes no work for a moment). */
+ * whether it is the only task run of its run; the rest is filled in). The
+ * caller took e's credit when it chose e (credit--) and gives it back with
+ * reg_unclaim when it does not send. Returns 0 or -1 (nothing sent: the
+ * peer is gone or its queue is full; e takes no work for a moment). */
 int reg_send_task(struct reg *r, struct reg_exec *e, const char *text, size_t len,
                   const struct reg_sent *task) __attribute__((warn_unused_result));
 /* Sends {"type":"cancel"} for an attempt. Returns 0 or -1. */

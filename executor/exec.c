@@ -50,7 +50,6 @@ static void on_signal(int sig)
 
 /* ---- sending ---- */
 
-/* Sends msg (stolen) to every engine. */
 void exec_send_text(struct exec *ex, char *text, const char *type)
 {
 	if (!text) {
@@ -66,6 +65,7 @@ void exec_send_text(struct exec *ex, char *text, const char *type)
 	free(text);
 }
 
+/* Sends msg (stolen) to every engine. */
 void exec_send(struct exec *ex, json_t *msg)
 {
 	if (!msg) {
