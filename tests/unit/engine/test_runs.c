@@ -690,6 +690,23 @@ Test(runs, results_with_the_run_the_dispatcher_knew)
 	                " AND run_id IN (%lld, %lld)",
 	                r1, r3),
 	             2);
+	/* the flag is taken as given, not probed again: a sole run said not
+	 * to be one is settled the general way, whose task run writes its own
+	 * task_run.state event (a sole one leaves that to run.finished) */
+	long long r5 = trigger("one"), t5 = trid(r5, "a");
+	struct task_result ns = result(t5, claim(t5, "x1"), "succeeded");
+	ns.run_id = r5;
+	ns.sole = 0;
+	cr_assert_eq(runs_apply_results(S, &ns, 1), 1, "%s", store_error(S));
+	cr_assert_str_eq(rstate(r5), "succeeded");
+	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'task_run.state'"
+	                " AND task_run_id = %lld",
+	                t5),
+	             1);
+	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'task_run.state'"
+	                " AND task_run_id IN (%lld, %lld)",
+	                t1, t3),
+	             0);
 
 	/* a run id that is not the task run's (a bug): the fast path leaves
 	 * the result alone and the general one applies it to the right run */
