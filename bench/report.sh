@@ -26,13 +26,13 @@ def lpad(n): tostring | if length >= n then . else (" " * (n - length)) + . end;
   | "  " + ($r.label | pad(22)) + ($r.round | tostring | lpad(5)) + ($r.tasks | tostring | lpad(9))
     + ($r.done | tostring | lpad(9)) + ($r.seconds | f1 | lpad(9)) + ($r.per_s | f0 | lpad(9))
     + ($r.runs_per_s | f0 | lpad(9))
-    + (if ($r.system == "graphile-worker" or $r.system == "pg-boss") and $wf != null and $r.per_s > 0
+    + (if ($r.system != "wf" and $r.system != "posix_spawn") and $wf != null and $r.per_s > 0
        then ($wf / $r.per_s * 100 | round / 100 | tostring) else "" end | lpad(9))
     + ($r.wal_bytes_per_task | f0 | lpad(11)) + ($r.db_bytes_per_run | f0 | lpad(10))
     + (if $r.complete then "" else "  INCOMPLETE (timeout)" end)),
 ( [.results[] | select(.phase == "throughput")] as $t
   | [$t[] | select(.label == "wf-noop")] as $w
-  | ["graphile-worker", "pg-boss"][] as $p
+  | ([$t[] | select(.system != "wf" and .system != "posix_spawn") | .system] | unique)[] as $p
   | [$t[] | select(.system == $p)] as $q
   | select(($q | length) > 0 and ($w | length) > 0)
   | (([$w[].done] | add) / ([$w[].seconds] | add)) as $wr
@@ -87,7 +87,7 @@ jq -r '.results[] | select(.phase == "latency") | . as $l |
   (["schedule_to_start", "end_to_end"][] | . as $k | $l[$k] |
    "\"\($l.rate)/s\\n\($k | sub("_"; " "; "g"))\" \(.p50) \(.p99) \(.p999) \(.max)")' "$J" >"$D/lat.dat"
 {
-	echo "set terminal svg size 1600,560 dynamic enhanced font 'sans,11' background '#ffffff'"
+	echo "set terminal svg size 1900,560 dynamic enhanced font 'sans,11' background '#ffffff'"
 	echo "set output '$SVG'"
 	echo "set multiplot layout 1,2 title 'wf benchmark $(jq -r .stamp "$J") ($(jq -r '.machine.nproc' "$J") CPUs, commit $(jq -r '.machine.git_commit[0:12]' "$J"))'"
 	echo "set style fill solid 0.8 border -1; set boxwidth 0.7; set grid ytics"

@@ -28,7 +28,7 @@ WF_BATCH=${BENCH_WF_BATCH:-500}
 EXECUTORS=${BENCH_WF_EXECUTORS:-2}
 PHASE_TIMEOUT=${BENCH_TIMEOUT:-900}
 PHASES=${BENCH_PHASES:-throughput chain shell latency fire recovery}
-PEERS=${BENCH_PEERS-graphile-worker pg-boss} # set and empty: no peers
+PEERS=${BENCH_PEERS-graphile-worker graphile-worker-q1000 pg-boss} # set and empty: no peers
 PEER_PROCS=${BENCH_PEER_PROCS:-2}
 SOAK=${BENCH_SOAK:-0}
 SOAK_MINUTES=${BENCH_SOAK_MINUTES:-30}
@@ -258,14 +258,21 @@ pgss_top() { # pgss_top LABEL: the top statements (of $PGSS_DB, default wf's) si
 
 # ------------------------------------------------------------ peers
 PEER_PIDS=()
-peer_throughput() { # peer_throughput graphile-worker|pg-boss
-	local sys=$1 db url t0 t1 el c out w0 w1 w2 i enq_ms
+# graphile-worker-qN: graphile-worker with a local queue of N jobs per
+# worker process instead of GW_LOCAL_QUEUE (500, the issue's setting)
+peer_throughput() { # peer_throughput graphile-worker|graphile-worker-qN|pg-boss
+	local sys=$1 kind db url lq=${GW_LOCAL_QUEUE:-500} t0 t1 el c out w0 w1 w2 i enq_ms
 	case $sys in
-	graphile-worker) db=gw_bench url=$GW_URL_DB ;;
-	pg-boss) db=boss_bench url=$BOSS_URL_DB ;;
+	graphile-worker) kind=gw db=gw_bench url=$GW_URL_DB ;;
+	graphile-worker-q*) kind=gw db=gw_bench url=$GW_URL_DB lq=${sys#graphile-worker-q} ;;
+	pg-boss) kind=boss db=boss_bench url=$BOSS_URL_DB ;;
 	esac
+	if [ -z "${kind:-}" ] || ! [[ $lq =~ ^[1-9][0-9]*$ ]]; then
+		log "unknown peer $sys (graphile-worker, graphile-worker-qN with N > 0, pg-boss): skipped"
+		return 1
+	fi
 	# empty queue, same starting point as wf
-	if [ $sys = graphile-worker ]; then
+	if [ $kind = gw ]; then
 		q $db "DELETE FROM graphile_worker._private_jobs" >/dev/null
 	else
 		q $db "DELETE FROM pgboss.job" >/dev/null
@@ -275,7 +282,7 @@ peer_throughput() { # peer_throughput graphile-worker|pg-boss
 	[ "$PGSS" = 1 ] && q $db "SELECT pg_stat_statements_reset()" >/dev/null
 	PEER_PIDS=()
 	for i in $(seq 1 "$PEER_PROCS"); do
-		DATABASE_URL=$url bg "$WORK/$sys-$ROUND-$i.log" node "$BENCH/peers/$([ $sys = graphile-worker ] && echo gw.mjs || echo boss.mjs)" work
+		DATABASE_URL=$url GW_LOCAL_QUEUE=$lq bg "$WORK/$sys-$ROUND-$i.log" node "$BENCH/peers/$kind.mjs" work
 		PEER_PIDS+=("$LAST_PID")
 	done
 	for i in $(seq 1 "$PEER_PROCS"); do
@@ -284,7 +291,7 @@ peer_throughput() { # peer_throughput graphile-worker|pg-boss
 	w0=$(wal_bytes $db)
 	log "$sys: enqueue $N jobs"
 	t0=$(now_s)
-	if [ $sys = graphile-worker ]; then
+	if [ $kind = gw ]; then
 		q $db "SELECT count(*) FROM graphile_worker.add_jobs(ARRAY(SELECT ROW('noop', '{}'::json, NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec FROM generate_series(1, $N)))" >/dev/null ||
 			{ log "graphile-worker enqueue failed"; stop_pids "${PEER_PIDS[@]}"; return 1; }
 	else
@@ -295,7 +302,7 @@ peer_throughput() { # peer_throughput graphile-worker|pg-boss
 	local cw0 cm0 cw1 cm1
 	cw0=$(cpu_s "${PEER_PIDS[@]}") cm0=$(machine_busy_s)
 	w1=$(wal_bytes $db)
-	if [ $sys = graphile-worker ]; then
+	if [ $kind = gw ]; then
 		# completed jobs are deleted: done = N - rows left
 		out=$(poll_until $db "SELECT $N - count(*) FROM graphile_worker._private_jobs" "$N" "$PHASE_TIMEOUT" "$t1")
 	else
@@ -303,7 +310,7 @@ peer_throughput() { # peer_throughput graphile-worker|pg-boss
 	fi
 	read -r el c <<<"$out"
 	cw1=$(cpu_s "${PEER_PIDS[@]}") cm1=$(machine_busy_s)
-	[ $sys = pg-boss ] && c=$(q $db "SELECT count(*) FROM pgboss.job WHERE state = 'completed'")
+	[ $kind = boss ] && c=$(q $db "SELECT count(*) FROM pgboss.job WHERE state = 'completed'")
 	w2=$(wal_bytes $db)
 	local hwm=0 h p
 	for p in "${PEER_PIDS[@]}"; do
