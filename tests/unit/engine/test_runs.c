@@ -1219,6 +1219,62 @@ Test(runs, batch_of_500_results_across_500_runs)
 	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished'"), 500);
 }
 
+/* Executors send every result to every engine, so each engine but the
+ * one that sent the task gets a copy it cannot apply: the task run has
+ * already succeeded with it. The copy is dropped (nothing applied, nothing
+ * recorded twice) by index probes: the plan reads no table whole (through
+ * the view attempts_all it read every task run that kept a succeeded
+ * attempt, for every result: 1.5 s per 500 copies, and two engines did
+ * half the work of one). */
+Test(runs, copies_of_applied_results_are_dropped_by_index_probes)
+{
+	submit_new(dag("wf", json_pack("[o]", task("a", "", NULL, 0))));
+	for (int i = 0; i < 500; i++)
+		trigger("wf");
+	apply_batch(0, "500 runs of one task");
+	PGresult *r = store_exec(S, "SELECT id, attempt FROM task_runs ORDER BY id", 0, NULL);
+	cr_assert(r != NULL);
+	int n = PQntuples(r);
+	cr_assert_eq(n, 500);
+	struct task_result *res = xcalloc((size_t)n, sizeof *res);
+	size_t cap = (size_t)n * 96 + 2, len = 0;
+	char *js = xmalloc(cap);
+	js[len++] = '[';
+	for (int i = 0; i < n; i++) {
+		long long id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		int att = atoi(PQgetvalue(r, i, 1));
+		res[i] = result(id, att, "succeeded"); /* run_id 0: another engine's task */
+		len += (size_t)snprintf(js + len, cap - len,
+		                        "%s{\"id\":%lld,\"attempt\":%d,\"executor_id\":\"x1\","
+		                        "\"status\":\"succeeded\"}",
+		                        i ? "," : "", id, att);
+	}
+	js[len++] = ']';
+	js[len] = '\0';
+	PQclear(r);
+
+	cr_assert_eq(runs_apply_results(S, res, n), 0);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts_all"), 500);
+	cr_assert_eq(qi("SELECT count(*) FROM attempts"), 0);
+	cr_assert_eq(qi("SELECT count(*) FROM events WHERE kind = 'run.finished'"), 500);
+	cr_assert_eq(qi("SELECT count(*) FROM runs WHERE state = 'succeeded'"), 500);
+
+	/* the statement the copies went through (prepared by the call above),
+	 * as the engine's appliers run it (enable_seqscan off) */
+	cr_assert_eq(store_cmd(S, "SET enable_seqscan = off", 0, NULL), 0);
+	char *sql = xasprintf("EXPLAIN EXECUTE runs_apply('%s'::jsonb, '0')", js);
+	r = store_exec(S, sql, 0, NULL);
+	cr_assert(r != NULL, "%s", store_error(S));
+	for (int i = 0; i < PQntuples(r); i++)
+		cr_assert(strstr(PQgetvalue(r, i, 0), "Seq Scan") == NULL, "a table read whole: %s",
+		          PQgetvalue(r, i, 0));
+	PQclear(r);
+	cr_assert_eq(store_cmd(S, "RESET enable_seqscan", 0, NULL), 0);
+	free(sql);
+	free(js);
+	free(res);
+}
+
 /* A connection whose server closed it while it idled (a restart, an
  * administrator's pg_terminate_backend) is found out before the next
  * statement and reopened: that statement succeeds instead of failing once
