@@ -34,15 +34,20 @@ static const char task_sql[] =
     "   c.target_executor, 'state', c.state, 'attempt', c.attempt) ORDER BY c.id)"
     "   FROM trs c WHERE c.id <> t.id),"
     " 'attempts', COALESCE((SELECT json_agg(json_build_object(" ATTEMPT_FIELDS ")"
-    "   ORDER BY a.attempt, a.stale, a.id) FROM attempts_all a"
-    "   WHERE a.task_run_id IN (SELECT id FROM trs)), '[]'::json))::text"
+    "   ORDER BY a.attempt, a.stale, a.id) FROM trs c2"
+    /* per task run, OFFSET 0: joined the plain way the view attempts_all
+     * was read whole (every task run that kept a succeeded attempt:
+     * 30 ms at 100,000 task runs, growing with the history) */
+    "   CROSS JOIN LATERAL (SELECT * FROM attempts_all a"
+    "    WHERE a.task_run_id = c2.id OFFSET 0) a), '[]'::json))::text"
     " FROM trs t ORDER BY t.target_executor NULLS FIRST, t.id LIMIT 1";
 
 static const char attempt_sql[] =
     "SELECT json_build_object('run_id', tr.run_id, 'task', tr.task, " ATTEMPT_FIELDS ","
     " 'target_executor', tr.target_executor, 'output', a.output, 'error', a.error)::text"
-    " FROM task_runs tr JOIN attempts_all a ON a.task_run_id = tr.id"
-    " WHERE tr.run_id = $1::bigint AND tr.task = $2 AND a.attempt = $3::int"
+    " FROM task_runs tr CROSS JOIN LATERAL (SELECT * FROM attempts_all a"
+    "  WHERE a.task_run_id = tr.id AND a.attempt = $3::int OFFSET 0) a"
+    " WHERE tr.run_id = $1::bigint AND tr.task = $2"
     " ORDER BY tr.target_executor NULLS FIRST, a.stale, tr.id, a.id LIMIT 1";
 
 #define SCHEDULE_JSON                                                                     \
