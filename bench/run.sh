@@ -26,6 +26,7 @@ DUE=${BENCH_DUE:-10000}
 SLOTS=${BENCH_WF_SLOTS:-500}
 WF_BATCH=${BENCH_WF_BATCH:-500}
 EXECUTORS=${BENCH_WF_EXECUTORS:-2}
+ENGINES=${BENCH_WF_ENGINES:-1} # more than 1: active-active, every executor connected to each
 PHASE_TIMEOUT=${BENCH_TIMEOUT:-900}
 PHASES=${BENCH_PHASES:-throughput chain shell latency fire recovery}
 PEERS=${BENCH_PEERS-graphile-worker graphile-worker-q1000 pg-boss} # set and empty: no peers
@@ -126,14 +127,14 @@ MACHINE=$(jq -n --arg cpu "$CPU_MODEL" --argjson nproc "$(nproc)" --argjson mem 
 	  git_dirty:$dirty, loadavg_at_start:$load, node:$node, graphile_worker:$gw, pg_boss:$boss}')
 CONFIG=$(jq -n --argjson n "$N" --argjson rounds "$ROUNDS" --argjson chain "$CHAIN_N" --argjson shell "$SHELL_N" \
 	--argjson lat_s "$LAT_SECONDS" --arg rates "$LAT_RATES" --argjson schedules "$SCHEDULES" --argjson due "$DUE" \
-	--argjson slots "$SLOTS" --argjson batch "$WF_BATCH" --argjson executors "$EXECUTORS" --arg phases "$PHASES" \
+	--argjson slots "$SLOTS" --argjson batch "$WF_BATCH" --argjson executors "$EXECUTORS" --argjson engines "$ENGINES" --arg phases "$PHASES" \
 	--arg peers "$PEERS" --argjson peer_procs "$PEER_PROCS" --arg pg_opts "$PG_OPTS" \
 	'{n:$n, rounds:$rounds, chain_runs:$chain, shell_runs:$shell, latency_seconds:$lat_s, latency_rates:$rates,
 	  schedules:$schedules, due_same_second:$due, wf_slots_per_executor:$slots, wf_batch:$batch,
-	  wf_executors:$executors, phases:$phases, peers:$peers, peer_processes:$peer_procs, pg_opts:$pg_opts}')
+	  wf_executors:$executors, wf_engines:$engines, phases:$phases, peers:$peers, peer_processes:$peer_procs, pg_opts:$pg_opts}')
 
 # ------------------------------------------------------------ wf stack
-ENGINE_PID="" EXEC_PIDS=() STACK_NO=0 ENGINE_HWM=0 EXEC_HWM=0
+ENGINE_PID="" ENGINE_PIDS=() EXEC_PIDS=() STACK_NO=0 ENGINE_HWM=0 EXEC_HWM=0
 wf_start() { # wf_start [engine options...]: engine + $EXECUTORS executors, waits for them
 	STACK_NO=$((STACK_NO + 1))
 	local http zmq i port
@@ -145,6 +146,19 @@ wf_start() { # wf_start [engine options...]: engine + $EXECUTORS executors, wait
 		--zmq "$WF_ZMQ" --insecure-local --migrate --batch "$WF_BATCH" --id "bench-engine-$STACK_NO" "$@"
 	ENGINE_PID=$LAST_PID
 	wait_for 30 curl -fsS "$WF_URL/healthz" || { log "engine did not start"; tail -n 20 "$WORK/engine-$STACK_NO.log" >&2; return 1; }
+	# more engines on the same database (the first one migrated it); the
+	# CPU figures add them up with the first
+	local engine_args=(--engine "$WF_ZMQ") e
+	ENGINE_PIDS=()
+	for e in $(seq 2 "$ENGINES"); do
+		http=$(free_port)
+		zmq=$(free_port)
+		WF_DATABASE_URL=$WF_URL_DB bg "$WORK/engine-$STACK_NO-$e.log" "$WF_BIN/wf-engine" --http "127.0.0.1:$http" \
+			--zmq "tcp://127.0.0.1:$zmq" --insecure-local --batch "$WF_BATCH" --id "bench-engine-$STACK_NO-$e" "$@"
+		ENGINE_PIDS+=("$LAST_PID")
+		engine_args+=(--engine "tcp://127.0.0.1:$zmq")
+		wait_for 30 curl -fsS "http://127.0.0.1:$http/healthz" || { log "engine $e did not start"; return 1; }
+	done
 	EXEC_PIDS=()
 	EXEC_IDS=()
 	for i in $(seq 1 "$EXECUTORS"); do
@@ -153,7 +167,7 @@ wf_start() { # wf_start [engine options...]: engine + $EXECUTORS executors, wait
 		# is info), as the peers' workers log errors only
 		WF_LOG_LEVEL=${BENCH_WF_EXEC_LOG:-warn} \
 			bg "$WORK/executor-$STACK_NO-$i.log" "$WF_BIN/wf-executor" --id "bench-$STACK_NO-x$i" \
-			--listen "tcp://127.0.0.1:$port" --engine "$WF_ZMQ" --slots "${WF_SLOTS_NOW:-$SLOTS}" --insecure-plaintext
+			--listen "tcp://127.0.0.1:$port" "${engine_args[@]}" --slots "${WF_SLOTS_NOW:-$SLOTS}" --insecure-plaintext
 		EXEC_PIDS+=("$LAST_PID")
 		EXEC_IDS+=("bench-$STACK_NO-x$i")
 	done
@@ -171,8 +185,9 @@ wf_stop() {
 		[ "$h" -gt "$EXEC_HWM" ] && EXEC_HWM=$h
 	done
 	stop_pids "${EXEC_PIDS[@]}"
-	stop_pids "$ENGINE_PID"
+	stop_pids "$ENGINE_PID" "${ENGINE_PIDS[@]}"
 	ENGINE_PID=""
+	ENGINE_PIDS=()
 	EXEC_PIDS=()
 }
 wf_submit() { # wf_submit FILE: POST /api/v1/workflows (the engine runs with --insecure-local)
@@ -215,7 +230,7 @@ wf_throughput() {
 	psql -X -q -v ON_ERROR_STOP=1 -d $WF_DB -v n="$runs" -v wf="$wfname" -v tag="$label" \
 		-f "$BENCH/sql/wf_enqueue.sql" || { log "enqueue failed"; return 1; }
 	t1=$(now_s)
-	ce0=$(cpu_s "$ENGINE_PID") cx0=$(cpu_s "${EXEC_PIDS[@]}") cm0=$(machine_busy_s)
+	ce0=$(cpu_s "$ENGINE_PID" "${ENGINE_PIDS[@]}") cx0=$(cpu_s "${EXEC_PIDS[@]}") cm0=$(machine_busy_s)
 	w1=$(wal_bytes $WF_DB)
 	# the poll only asks whether any run is left (the first live entry of the
 	# partial index runs_active): counting 100,000 open runs ten times a second
@@ -223,7 +238,7 @@ wf_throughput() {
 	# exact count of succeeded task runs is taken once at the end
 	out=$(poll_until $WF_DB "SELECT CASE WHEN EXISTS (SELECT 1 FROM runs WHERE state IN ('queued', 'running')) THEN 0 ELSE $runs END" "$runs" "$PHASE_TIMEOUT" "$t1")
 	read -r el c <<<"$out"
-	ce1=$(cpu_s "$ENGINE_PID") cx1=$(cpu_s "${EXEC_PIDS[@]}") cm1=$(machine_busy_s)
+	ce1=$(cpu_s "$ENGINE_PID" "${ENGINE_PIDS[@]}") cx1=$(cpu_s "${EXEC_PIDS[@]}") cm1=$(machine_busy_s)
 	c=$(q $WF_DB "SELECT count(*) FROM task_runs WHERE state = 'succeeded'")
 	w2=$(wal_bytes $WF_DB)
 	b1=$(db_bytes $WF_DB "${WF_RUN_TABLES[@]}")
