@@ -138,20 +138,16 @@ static const char APPLY_SQL[] =
     "  x.output, x.error, true"
     " FROM x WHERE $2::int = 0"
     "  AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.id = x.id)"
-    /* Not recorded already (the view attempts_all, spelled out: a
-     * running attempt never matches, a succeeded one the task run keeps
-     * (migration 014) is its own row). Through the view the planner could
-     * not probe by task run: it read every task run with a succeeded
-     * attempt and compared each with each result, 1.5 s per 500
-     * duplicates (a result every other engine receives too, for a task
-     * it did not send); now two index probes per result, 3 ms per 500. */
-    "  AND EXISTS (SELECT 1 FROM task_runs tr WHERE tr.id = x.id"
-    "   AND (tr.attempt_id IS NOT NULL AND tr.attempt = x.attempt"
-    "    AND x.att_state = 'succeeded' AND tr.attempt_finished_at IS NOT NULL) IS NOT TRUE)"
-    "  AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.task_run_id = x.id"
+    "  AND EXISTS (SELECT 1 FROM task_runs tr WHERE tr.id = x.id)"
+    /* Not recorded already. OFFSET 0 keeps this a probe per result (the
+     * view's branches by task run id): pulled up into an anti join, the
+     * view was read whole, every task run that kept a succeeded attempt
+     * compared with every result, 1.5 s per 500 copies of results another
+     * engine had applied (each engine gets every result); now 2 ms. */
+    "  AND NOT EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = x.id"
     "   AND a.attempt = x.attempt AND a.state = x.att_state"
     "   AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.executor_id)"
-    "    OR (NOT a.stale AND a.finished_at IS NOT NULL)))"
+    "    OR (NOT a.stale AND a.finished_at IS NOT NULL)) OFFSET 0)"
     "), dl AS ("
     " INSERT INTO dead_letters (task_run_id, run_id, workflow_id, task, attempts, last_error)"
     " SELECT id, run_id, workflow_id, task, attempt, error FROM upd WHERE state = 'dead'"
