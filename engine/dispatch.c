@@ -45,7 +45,7 @@
 	"WHERE w.id = r.workflow_id AND NOT w.paused OFFSET 0) w CROSS JOIN LATERAL (SELECT "      \
 	"k.spec FROM tasks k WHERE k.workflow_id = r.workflow_id AND k.version = r.version "       \
 	"AND k.name = tr.task OFFSET 0) k) "                                                       \
-	"ORDER BY tr.available_at, tr.id LIMIT $2)"
+	"ORDER BY tr.available_at, tr.id LIMIT $2 FOR UPDATE OF tr SKIP LOCKED)"
 
 static const char *const mark_sql =
     /* The attempt lives on the task run until it ends (its attempts row
@@ -145,16 +145,24 @@ struct disp *disp_new(const struct disp_opts *o)
 		d->engine_quoted = xstrdup("\"\"");
 	if (d->o.batch <= 0)
 		d->o.batch = 500;
+	/* Each level's rows are locked as its scan finds them (SKIP LOCKED
+	 * under the LIMIT): rows another engine holds are passed over, not
+	 * counted. Locking only the chosen candidates afterwards made a second
+	 * engine choose the first engine's rows, skip them all and claim
+	 * nothing: half of all claims were empty with two engines
+	 * (bench/README.md, round 7). A level's rows beyond the LIMIT of the
+	 * whole claim stay locked until its commit, unclaimed: other engines
+	 * take the next ones. */
 	d->claim_sql = xasprintf(
-	    "WITH c AS (SELECT id, eff, available_at FROM (" CLAIM_BRANCH " UNION ALL " CLAIM_BRANCH
-	    " UNION ALL " CLAIM_BRANCH ") u ORDER BY eff, available_at, id LIMIT $2) "
+	    "WITH b0 AS " CLAIM_BRANCH ", b1 AS " CLAIM_BRANCH ", b2 AS " CLAIM_BRANCH ", "
+	    "c AS (SELECT id, eff, available_at FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 "
+	    "UNION ALL SELECT * FROM b2) u ORDER BY eff, available_at, id LIMIT $2) "
 	    "SELECT tr.id, tr.run_id, tr.task, r.workflow_id, r.version, r.params::text, "
 	    "(extract(epoch FROM r.scheduled_for) * 1000)::bigint, tr.target_executor "
 	    "FROM task_runs tr JOIN runs r ON r.id = tr.run_id "
 	    "WHERE tr.id = ANY (ARRAY(SELECT id FROM c)) "
-	    "AND tr.state || '' IN ('queued', 'retrying') AND tr.available_at <= now() "
 	    "ORDER BY tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60), "
-	    "tr.available_at, tr.id FOR UPDATE OF tr SKIP LOCKED",
+	    "tr.available_at, tr.id",
 	    "= 0", "= 1", "= 2");
 	d->specs = specs_new(0);
 	d->rnd = (uint64_t)mono_ms() * 2654435761u + 1;

@@ -14,13 +14,23 @@
 #include "xalloc.h"
 
 #define FULL_LOG_EVERY_MS 5000
+/* How long a result of a task this engine did not send is held before it
+ * is applied. Executors send every result to every engine: the engine that
+ * sent the task applies it at once, and the others' copies, held this
+ * long, are then dropped by one read (runs_recorded) instead of each going
+ * through the locks and statements of applying it (bench/README.md, round
+ * 7). Only when the sending engine did not record it (it stopped, say) is
+ * the copy applied, this much later. */
+#define COPY_HOLD_MS 1000
 
 /* A finished frame (owned) and what the engine knew of its task when it
- * sent it (registry.c; run_id 0: not sent by this engine). */
+ * sent it (registry.c; run_id 0: not sent by this engine); a copy is held
+ * until due_ms (monotonic). */
 struct pend {
 	json_t *msg;
 	long long run_id;
 	int sole;
+	int64_t due_ms;
 };
 
 /* The buffers are shared by the loop (which pushes) and the applier
@@ -36,6 +46,9 @@ struct ingest {
 	/* finished frames, oldest first */
 	struct pend *res;
 	size_t nres, capres;
+	/* held copies (COPY_HOLD_MS), oldest first */
+	struct pend *cp;
+	size_t ncp, capcp;
 	/* started records */
 	long long *st_id;
 	int *st_att;
@@ -60,7 +73,10 @@ void ingest_free(struct ingest *g)
 		return;
 	for (size_t i = 0; i < g->nres; i++)
 		json_decref(g->res[i].msg);
+	for (size_t i = 0; i < g->ncp; i++)
+		json_decref(g->cp[i].msg);
 	free(g->res);
+	free(g->cp);
 	free(g->st_id);
 	free(g->st_att);
 	free(g->st_at);
@@ -72,25 +88,39 @@ void ingest_free(struct ingest *g)
 size_t ingest_pending(struct ingest *g)
 {
 	pthread_mutex_lock(&g->mu);
-	size_t n = g->nres + g->nst + g->inflight;
+	size_t n = g->nres + g->ncp + g->nst + g->inflight;
 	pthread_mutex_unlock(&g->mu);
 	return n;
 }
 
+/* Called with mu held: whether the oldest held copy is due. */
+static int copy_due(const struct ingest *g, int64_t now)
+{
+	return g->ncp > 0 && g->cp[0].due_ms <= now;
+}
+
 void ingest_wait(struct ingest *g, int timeout_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&g->mu);
-	while (!g->woken && g->nres + g->nst == 0)
-		if (pthread_cond_timedwait(&g->cond, &g->mu, &ts) != 0)
+	int64_t until = mono_ms() + timeout_ms;
+	for (;;) {
+		int64_t now = mono_ms();
+		if (g->woken || g->nres + g->nst > 0 || copy_due(g, now) || now >= until)
 			break;
+		/* until the timeout or the oldest held copy, whichever is first */
+		int64_t wait = until - now;
+		if (g->ncp > 0 && g->cp[0].due_ms - now < wait)
+			wait = g->cp[0].due_ms - now;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(wait / 1000);
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&g->cond, &g->mu, &ts);
+	}
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -122,25 +152,36 @@ static void reserve_res(struct ingest *g, size_t n)
 	g->res = xrealloc(g->res, g->capres * sizeof *g->res);
 }
 
-static void push_result(struct ingest *g, json_t *finished, const struct reg_sent *sent)
+/* Buffers a result; hold: a copy (another engine sent its task). */
+static void push_result(struct ingest *g, json_t *finished, const struct reg_sent *sent, int hold)
 {
 	pthread_mutex_lock(&g->mu);
-	if (g->nres >= g->max) {
+	if (g->nres + g->ncp >= g->max) {
 		g->dropped_results++;
 		log_full(g, "results");
 		pthread_mutex_unlock(&g->mu);
 		json_decref(finished);
 		return;
 	}
-	reserve_res(g, g->nres + 1);
-	g->res[g->nres++] = (struct pend){finished, sent ? sent->run_id : 0, sent ? sent->sole : 0};
-	pthread_cond_signal(&g->cond);
+	struct pend p = {finished, sent ? sent->run_id : 0, sent ? sent->sole : 0, 0};
+	if (hold) {
+		if (g->ncp == g->capcp) {
+			g->capcp = g->capcp ? g->capcp * 2 : 1024;
+			g->cp = xrealloc(g->cp, g->capcp * sizeof *g->cp);
+		}
+		p.due_ms = mono_ms() + COPY_HOLD_MS;
+		g->cp[g->ncp++] = p;
+	} else {
+		reserve_res(g, g->nres + 1);
+		g->res[g->nres++] = p;
+		pthread_cond_signal(&g->cond);
+	}
 	pthread_mutex_unlock(&g->mu);
 }
 
 void ingest_push_result(struct ingest *g, json_t *finished)
 {
-	push_result(g, finished, NULL);
+	push_result(g, finished, NULL, 0);
 }
 
 static void push_started_locked(struct ingest *g, long long id, int attempt, int64_t at_ms)
@@ -194,7 +235,10 @@ int ingest_frame(struct ingest *g, struct reg *r, struct store *s, const void *d
 			reg_rejected(r, exec_id, id, attempt);
 		else
 			known = reg_finished(r, exec_id, id, attempt, &sent);
-		push_result(g, msg, known ? &sent : NULL);
+		/* a result of a task this engine did not send is held (a
+		 * rejection is this engine's to requeue: never held) */
+		int rejected = status && strcmp(status, "rejected") == 0;
+		push_result(g, msg, known ? &sent : NULL, !known && !rejected);
 		msg = NULL;
 		rc = 1;
 	} else if (strcmp(type, "started") == 0) {
@@ -296,10 +340,11 @@ static int cmp_key(const void *a, const void *b)
 	return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
-/* What one ingest_apply took out of the buffers. */
+/* What one ingest_apply took out of the buffers: the first ncopy
+ * results are held copies that came due. */
 struct taken {
 	struct pend *res;
-	size_t nres;
+	size_t nres, ncopy;
 	long long *st_id;
 	int *st_att;
 	int64_t *st_at;
@@ -308,23 +353,25 @@ struct taken {
 };
 
 /* Forgets the buffered started records whose `finished` is buffered too
- * (called with mu held): the result carries started_ms and sets the
+ * (held copies included; called with mu held): the result carries started_ms and sets the
  * attempt's started_at itself, so applying `started` first would only
  * update the same rows twice (most short tasks report both at once). */
 static void drop_started_of_finished(struct ingest *g)
 {
-	if (g->nst == 0 || g->nres == 0)
+	size_t n = g->nres + g->ncp;
+	if (g->nst == 0 || n == 0)
 		return;
-	long long *keys = xmalloc(g->nres * 2 * sizeof *keys);
-	for (size_t i = 0; i < g->nres; i++) {
-		keys[2 * i] = json_integer_value(json_object_get(g->res[i].msg, "task_run_id"));
-		keys[2 * i + 1] = json_integer_value(json_object_get(g->res[i].msg, "attempt"));
+	long long *keys = xmalloc(n * 2 * sizeof *keys);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *m = i < g->nres ? g->res[i].msg : g->cp[i - g->nres].msg;
+		keys[2 * i] = json_integer_value(json_object_get(m, "task_run_id"));
+		keys[2 * i + 1] = json_integer_value(json_object_get(m, "attempt"));
 	}
-	qsort(keys, g->nres, 2 * sizeof *keys, cmp_key);
+	qsort(keys, n, 2 * sizeof *keys, cmp_key);
 	size_t k = 0;
 	for (size_t i = 0; i < g->nst; i++) {
 		long long key[2] = {g->st_id[i], g->st_att[i]};
-		if (bsearch(key, keys, g->nres, 2 * sizeof *keys, cmp_key))
+		if (bsearch(key, keys, n, 2 * sizeof *keys, cmp_key))
 			continue;
 		g->st_id[k] = g->st_id[i];
 		g->st_att[k] = g->st_att[i];
@@ -335,24 +382,27 @@ static void drop_started_of_finished(struct ingest *g)
 	free(keys);
 }
 
-/* Takes the oldest max results and every started record out (the loop
- * keeps pushing meanwhile, and other appliers may take the rest). */
+/* Takes the held copies that came due, then the oldest results, max in
+ * all, and every started record out (the loop keeps pushing meanwhile, and
+ * other appliers may take the rest). */
 static void take(struct ingest *g, struct taken *t, size_t max)
 {
 	pthread_mutex_lock(&g->mu);
 	drop_started_of_finished(g); /* against every buffered result */
-	if (g->nres <= max) {
-		t->res = g->res;
-		t->nres = g->nres;
-		g->res = NULL;
-		g->nres = g->capres = 0;
-	} else {
-		t->nres = max;
-		t->res = xmalloc(max * sizeof *t->res);
-		memcpy(t->res, g->res, max * sizeof *t->res);
-		memmove(g->res, g->res + max, (g->nres - max) * sizeof *g->res);
-		g->nres -= max;
-	}
+	int64_t now = mono_ms();
+	size_t nc = 0;
+	while (nc < g->ncp && nc < max && g->cp[nc].due_ms <= now)
+		nc++;
+	size_t nr = g->nres < max - nc ? g->nres : max - nc;
+	t->ncopy = nc;
+	t->nres = nc + nr;
+	t->res = xmalloc((t->nres ? t->nres : 1) * sizeof *t->res);
+	memcpy(t->res, g->cp, nc * sizeof *t->res);
+	memmove(g->cp, g->cp + nc, (g->ncp - nc) * sizeof *g->cp);
+	g->ncp -= nc;
+	memcpy(t->res + nc, g->res, nr * sizeof *t->res);
+	memmove(g->res, g->res + nr, (g->nres - nr) * sizeof *g->res);
+	g->nres -= nr;
 	t->st_id = g->st_id;
 	t->st_att = g->st_att;
 	t->st_at = g->st_at;
@@ -389,6 +439,52 @@ static void put_back(struct ingest *g, struct taken *t, size_t res_from, int sta
 	free(t->st_at);
 }
 
+/* Drops the held copies at the front of t whose report another engine
+ * has recorded already (runs_recorded), batch at a time; those left are
+ * applied as any result. Returns how many were dropped, or -1 (t as it
+ * was). */
+static int drop_recorded(struct store *s, struct taken *t, struct task_result *tr, int batch)
+{
+	unsigned char *rec = xcalloc(t->ncopy ? t->ncopy : 1, 1);
+	int dropped = 0;
+	for (size_t done = 0; done < t->ncopy;) {
+		size_t n = t->ncopy - done;
+		if (n > (size_t)batch)
+			n = (size_t)batch;
+		for (size_t i = 0; i < n; i++)
+			to_result(&t->res[done + i], &tr[i]);
+		if (runs_recorded(s, tr, (int)n, rec + done) < 0) {
+			free(rec);
+			if (transient(s))
+				return -1;
+			/* refused while the database is up: the copies are
+			 * applied as any result (APPLY_SQL checks the same) */
+			log_warn("cannot check copies of results: applying them",
+			         "count=%zu error=\"%s\"", t->ncopy, store_error(s));
+			t->ncopy = 0;
+			return 0;
+		}
+		done += n;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < t->nres; i++) {
+		if (i < t->ncopy && rec[i]) {
+			struct task_result r;
+			to_result(&t->res[i], &r);
+			metrics_observe_task(r.status, r.duration_ms / 1000.0);
+			json_decref(t->res[i].msg);
+			dropped++;
+			continue;
+		}
+		t->res[k++] = t->res[i];
+	}
+	/* still counted in the ingest's inflight (t->taken) until put_back */
+	t->nres = k;
+	t->ncopy = 0;
+	free(rec);
+	return dropped;
+}
+
 int ingest_apply(struct ingest *g, struct store *s, int batch)
 {
 	return ingest_apply_some(g, s, batch, (size_t)-1);
@@ -418,6 +514,13 @@ int ingest_apply_some(struct ingest *g, struct store *s, int batch, size_t max)
 		t.nst = 0;
 	}
 	tr = xmalloc((size_t)batch * sizeof *tr); /* per call: appliers run side by side */
+	int dropped = drop_recorded(s, &t, tr, batch);
+	if (dropped < 0) {
+		free(tr);
+		put_back(g, &t, 0, 0);
+		return -1;
+	}
+	applied += dropped;
 	while (done < t.nres) {
 		size_t n = t.nres - done;
 		if (n > (size_t)batch)

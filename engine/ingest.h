@@ -3,7 +3,14 @@
  * they are applied to PostgreSQL in batches (by the applier thread,
  * applier.h). The buffers are bounded; while
  * the database is away results wait here (and are retried), so executors
- * are never blocked. */
+ * are never blocked.
+ *
+ * Copies: executors send every result to every engine. A result of a task
+ * this engine did not send is held a second (ingest.c, COPY_HOLD_MS), then
+ * dropped by one read if another engine recorded it meanwhile
+ * (runs_recorded), else applied like any result: a result is applied once
+ * however many engines run, and is not lost when the engine that sent the
+ * task stops. */
 #ifndef WF_INGEST_H
 #define WF_INGEST_H
 #include <jansson.h>

@@ -630,6 +630,82 @@ int runs_apply_results(struct store *s, const struct task_result *res, int n)
 	return applied;
 }
 
+/* Which results are already recorded: their attempt ended with that
+ * state (or the same executor's stale report is stored), exactly what
+ * APPLY_SQL's stale branch checks before it stores anything. Read only, no
+ * locks; OFFSET 0 keeps the probe per result (as in APPLY_SQL). $1..$4: ids,
+ * attempts, attempt states, executor ids. Returns the ordinals (1-based)
+ * of the recorded ones. */
+static const char RECORDED_SQL[] =
+    "SELECT x.i FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
+    " WITH ORDINALITY AS x(id, attempt, st, ex, i)"
+    " WHERE EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = x.id"
+    "  AND a.attempt = x.attempt AND a.state = x.st"
+    "  AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.ex)"
+    "   OR (NOT a.stale AND a.finished_at IS NOT NULL)) OFFSET 0)";
+
+int runs_recorded(struct store *s, const struct task_result *res, int n, unsigned char *recorded)
+{
+	struct buf ids, atts, states, execs;
+	int asked = 0, found = -1;
+	PGresult *r = NULL;
+
+	memset(recorded, 0, (size_t)(n > 0 ? n : 0));
+	buf_init(&ids, 0);
+	buf_init(&atts, 0);
+	buf_init(&states, 0);
+	buf_init(&execs, 0);
+	lit_open(&ids);
+	lit_open(&atts);
+	lit_open(&states);
+	lit_open(&execs);
+	for (int i = 0; i < n; i++) {
+		/* a status only the engine makes, or an unknown one: APPLY_SQL
+		 * records it its own way; not asked, so not recorded here */
+		const char *st = res[i].status ? res[i].status : "";
+		int known = 0;
+		for (size_t k = 0; k < sizeof KNOWN_STATUS / sizeof KNOWN_STATUS[0]; k++)
+			if (strcmp(st, KNOWN_STATUS[k]) == 0)
+				known = 1;
+		if (!known || strcmp(st, "lost") == 0 || strcmp(st, "backstop") == 0)
+			st = NULL;
+		char *ex = runs__clean_text(res[i].executor_id, 256);
+		lit_num(&ids, res[i].task_run_id, 1);
+		lit_num(&atts, res[i].attempt, 1);
+		runs__array_text(&states, st); /* NULL matches no attempt */
+		runs__array_text(&execs, ex);
+		free(ex);
+		asked += st != NULL;
+	}
+	lit_close(&ids);
+	lit_close(&atts);
+	lit_close(&states);
+	lit_close(&execs);
+	if (asked == 0) {
+		found = 0;
+		goto out;
+	}
+	const char *p[4] = {ids.data, atts.data, states.data, execs.data};
+	r = store_execp(s, "runs_recorded", RECORDED_SQL, 4, p);
+	if (!r)
+		goto out;
+	found = 0;
+	for (int i = 0; i < PQntuples(r); i++) {
+		long k = strtol(PQgetvalue(r, i, 0), NULL, 10);
+		if (k >= 1 && k <= n && !recorded[k - 1]) {
+			recorded[k - 1] = 1;
+			found++;
+		}
+	}
+out:
+	PQclear(r);
+	buf_release(&ids);
+	buf_release(&atts);
+	buf_release(&states);
+	buf_release(&execs);
+	return found;
+}
+
 static const char STARTED_SQL[] =
     "WITH x AS (SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[])"
     "  AS x(id, attempt, ms)),"

@@ -82,6 +82,13 @@ struct task_result {
 int runs_apply_results(struct store *s, const struct task_result *res, int n)
     __attribute__((warn_unused_result));
 
+/* Marks in recorded[i] (n bytes) the results whose attempt is already
+ * recorded with that outcome (another engine applied the same report):
+ * runs_apply_results would change nothing for them. One read, no locks.
+ * Returns how many, or -1 when the database failed. */
+int runs_recorded(struct store *s, const struct task_result *res, int n, unsigned char *recorded)
+    __attribute__((warn_unused_result));
+
 /* Records that attempts started (fenced). Returns 0 or -1. */
 int runs_apply_started(struct store *s, const long long *task_run_ids, const int *attempts,
                        const int64_t *at_ms, int n) __attribute__((warn_unused_result));

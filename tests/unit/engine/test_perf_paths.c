@@ -218,6 +218,60 @@ Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_res
 	zmq_ctx_term(zctx);
 }
 
+/* Active-active: another engine's claim holds the oldest ready task runs
+ * (locked, still queued in this claim's snapshot). The claim passes over
+ * them and fills its batch with the next ones. Locking only the chosen
+ * candidates afterwards skipped them all and claimed nothing. */
+Test(perf_paths, claim_passes_over_task_runs_another_engine_holds)
+{
+	void *zctx = zmq_ctx_new();
+	struct reg *r = reg_new(zctx, 10000);
+	struct ingest *g = ingest_new(1000);
+	struct fake_exec f;
+	fake_exec(zctx, r, &f, "e1", 10);
+	submit("held", json_pack("[o]", task("h", NULL, NULL)));
+	for (int i = 0; i < 30; i++)
+		trigger("held");
+	exec_sql("UPDATE task_runs SET available_at = now() - interval '1 s' * (1000 - id)");
+
+	/* the other engine: the 10 oldest, locked in an open transaction */
+	PGconn *other = PQconnectdb(db.conninfo);
+	cr_assert_eq(PQstatus(other), CONNECTION_OK);
+	PGresult *res = PQexec(other, "BEGIN");
+	PQclear(res);
+	res =
+	    PQexec(other, "SELECT id FROM task_runs ORDER BY available_at, id LIMIT 10 FOR UPDATE");
+	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(other));
+	cr_assert_eq(PQntuples(res), 10);
+	long long held_max = atoll(PQgetvalue(res, 9, 0));
+	PQclear(res);
+
+	struct disp_opts o = {"eng", 30000, 10};
+	struct disp *d = disp_new(&o);
+	int more = 0;
+	cr_assert_eq(disp_run(d, S, r, g, &more), 10, "%s", store_error(S));
+	long long ids[16];
+	cr_assert_eq(drain(&f, ids, 16), 10);
+	for (int i = 0; i < 10; i++)
+		cr_assert_gt(ids[i], held_max, "task run %lld is held by the other engine", ids[i]);
+	/* the next ten in order, and nothing of the held ones touched */
+	cr_assert_eq(qi("SELECT count(*) FROM task_runs WHERE state = 'running' AND id > %lld AND"
+	                " id <= %lld + 10",
+	                held_max, held_max),
+	             10);
+	cr_assert_eq(
+	    qi("SELECT count(*) FROM task_runs WHERE state = 'running' AND id <= %lld", held_max),
+	    0);
+	res = PQexec(other, "ROLLBACK");
+	PQclear(res);
+	PQfinish(other);
+	disp_free(d);
+	ingest_free(g);
+	reg_free(r);
+	zmq_close(f.pull);
+	zmq_ctx_term(zctx);
+}
+
 /* ----------------------------------------------------------- broadcast */
 
 /* Task frames: a step with nothing to expand is spliced in from its spec
@@ -456,6 +510,12 @@ Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
 		json_decref(frames[i]);
 	}
 	cr_assert_eq(ingest_pending(g), 3);
+	/* executor x's task was not sent by this engine: its result is held a
+	 * second (ingest.c, COPY_HOLD_MS); b's started record goes now, a's
+	 * not (its finished is buffered) */
+	cr_assert_eq(ingest_apply(g, S, 500), 0, "%s", store_error(S));
+	cr_assert_eq(ingest_pending(g), 1);
+	sleep_ms(1100);
 	cr_assert_eq(ingest_apply(g, S, 500), 1, "%s", store_error(S));
 	cr_assert_eq(ingest_pending(g), 0);
 	/* a: the result's own start time; b (still running): the started record */
@@ -473,6 +533,65 @@ Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
 	                " WHERE task_run_id = %lld",
 	                b),
 	             st_ms);
+	ingest_free(g);
+	reg_free(r);
+}
+
+/* Executors send every result to every engine. A result of a task this
+ * engine did not send is held a second, then dropped by one read when the
+ * engine that sent the task has recorded it, and applied when it has not
+ * (that engine stopped, say). Nothing is written for the dropped copy. */
+Test(perf_paths, held_copies_are_dropped_when_recorded_and_applied_when_not)
+{
+	submit("cp", json_pack("[o,o]", task("a", NULL, NULL), task("b", NULL, NULL)));
+	long long run = trigger("cp");
+	exec_sql("UPDATE task_runs SET state = 'running', attempt = 1, executor_id = 'x',"
+	         " lease_expires_at = now() + interval '30 s', attempt_claimed_at = now()"
+	         " WHERE run_id = %lld",
+	         run);
+	long long a = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'a'", run);
+	long long b = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'b'", run);
+	/* the engine that sent a applies its result */
+	struct task_result ra = {.task_run_id = a,
+	                         .attempt = 1,
+	                         .executor_id = "x",
+	                         .status = "succeeded",
+	                         .output = "",
+	                         .run_id = 0,
+	                         .sole = -1};
+	cr_assert_eq(runs_apply_results(S, &ra, 1), 1, "%s", store_error(S));
+	long long events = qi("SELECT count(*) FROM events");
+	long long attempts = qi("SELECT count(*) FROM attempts");
+
+	struct reg *r = reg_new(NULL, 10000);
+	struct ingest *g = ingest_new(100);
+	struct wire_result wr = {
+	    .attempt = 1, .status = "succeeded", .started_ms = 1, .finished_ms = 2};
+	long long ids[2] = {a, b};
+	for (int i = 0; i < 2; i++) {
+		wr.task_run_id = ids[i];
+		json_t *f = wire_finished("x", &wr);
+		char *text = json_dumps(f, JSON_COMPACT);
+		cr_assert_eq(ingest_frame(g, r, S, text, strlen(text)), 1);
+		free(text);
+		json_decref(f);
+	}
+	int64_t t0 = mono_ms();
+	cr_assert_eq(ingest_apply(g, S, 500), 0, "held, not due yet");
+	cr_assert_eq(ingest_pending(g), 2);
+	cr_assert_str_eq(q("SELECT state FROM task_runs WHERE id = %lld", b), "running");
+	/* an applier waits for the oldest copy to come due, not longer */
+	ingest_wait(g, 5000);
+	cr_assert_geq(mono_ms() - t0, 900);
+	cr_assert_lt(mono_ms() - t0, 3000);
+	/* a's copy dropped, b's applied: both counted as handled */
+	cr_assert_eq(ingest_apply(g, S, 500), 2, "%s", store_error(S));
+	cr_assert_eq(ingest_pending(g), 0);
+	cr_assert_str_eq(q("SELECT state FROM task_runs WHERE id = %lld", b), "succeeded");
+	/* nothing written for a's copy: no stale attempt, no event of its own */
+	cr_assert_eq(qi("SELECT count(*) FROM attempts"), attempts);
+	cr_assert_eq(qi("SELECT count(*) FROM events WHERE task_run_id = %lld", a), 1);
+	cr_assert_eq(qi("SELECT count(*) FROM events"), events + 2, "b's change and run.finished");
 	ingest_free(g);
 	reg_free(r);
 }
