@@ -397,12 +397,17 @@ static void take(struct ingest *g, struct taken *t, size_t max)
 	t->ncopy = nc;
 	t->nres = nc + nr;
 	t->res = xmalloc((t->nres ? t->nres : 1) * sizeof *t->res);
-	memcpy(t->res, g->cp, nc * sizeof *t->res);
-	memmove(g->cp, g->cp + nc, (g->ncp - nc) * sizeof *g->cp);
-	g->ncp -= nc;
-	memcpy(t->res + nc, g->res, nr * sizeof *t->res);
-	memmove(g->res, g->res + nr, (g->nres - nr) * sizeof *g->res);
-	g->nres -= nr;
+	/* (the buffers are NULL while nothing was ever pushed to them) */
+	if (nc > 0) {
+		memcpy(t->res, g->cp, nc * sizeof *t->res);
+		memmove(g->cp, g->cp + nc, (g->ncp - nc) * sizeof *g->cp);
+		g->ncp -= nc;
+	}
+	if (nr > 0) {
+		memcpy(t->res + nc, g->res, nr * sizeof *t->res);
+		memmove(g->res, g->res + nr, (g->nres - nr) * sizeof *g->res);
+		g->nres -= nr;
+	}
 	t->st_id = g->st_id;
 	t->st_att = g->st_att;
 	t->st_at = g->st_at;
