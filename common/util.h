@@ -3,6 +3,7 @@
 #define WF_UTIL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on CLOCK_MONOTONIC: for timers and durations. */
 int64_t mono_ms(void);
@@ -15,6 +16,9 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
     __attribute__((warn_unused_result));
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/* The time ms milliseconds from now on clock, as a timespec (for
+ * pthread_cond_timedwait, whose condition variable uses that clock). */
+struct timespec deadline_in(clockid_t clock, int64_t ms);
 /* Sleeps for ms milliseconds (restarting after signals). */
 void sleep_ms(int64_t ms);
 

@@ -111,14 +111,7 @@ void ingest_wait(struct ingest *g, int timeout_ms)
 		int64_t wait = until - now;
 		if (g->ncp > 0 && g->cp[0].due_ms - now < wait)
 			wait = g->cp[0].due_ms - now;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = deadline_in(CLOCK_REALTIME, wait);
 		pthread_cond_timedwait(&g->cond, &g->mu, &ts);
 	}
 	pthread_mutex_unlock(&g->mu);

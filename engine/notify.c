@@ -591,14 +591,7 @@ static void *thread_main(void *arg)
 		wait = handled < 0 ? (wait * 2 > 5000 ? 5000 : wait * 2) : n->o.poll_ms;
 		if (wait < n->o.poll_ms)
 			wait = n->o.poll_ms;
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(wait / 1000);
-		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = deadline_in(CLOCK_MONOTONIC, wait);
 		pthread_mutex_lock(&n->mu);
 		while (!stopping(n) && pthread_cond_timedwait(&n->cv, &n->mu, &ts) == 0)
 			;

@@ -482,16 +482,24 @@ Test(perf_paths, broadcast_copy_of_a_lost_executor_fails_after_the_lease)
 
 /* -------------------------------------------------------------- ingest */
 
-Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
+/* A run of workflow name with two task runs, a and b, both running their
+ * first attempt on executor x (which this engine did not send them to). */
+static void two_running(const char *name, long long *a, long long *b)
 {
-	submit("st", json_pack("[o,o]", task("a", NULL, NULL), task("b", NULL, NULL)));
-	long long run = trigger("st");
+	submit(name, json_pack("[o,o]", task("a", NULL, NULL), task("b", NULL, NULL)));
+	long long run = trigger(name);
 	exec_sql("UPDATE task_runs SET state = 'running', attempt = 1, executor_id = 'x',"
 	         " lease_expires_at = now() + interval '30 s', attempt_claimed_at = now()"
 	         " WHERE run_id = %lld",
 	         run);
-	long long a = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'a'", run);
-	long long b = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'b'", run);
+	*a = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'a'", run);
+	*b = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'b'", run);
+}
+
+Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
+{
+	long long a, b;
+	two_running("st", &a, &b);
 	struct reg *r = reg_new(NULL, 10000);
 	struct ingest *g = ingest_new(100);
 	const int64_t st_ms = 1700000000000LL, res_ms = 1700000001000LL;
@@ -543,14 +551,8 @@ Test(perf_paths, started_is_not_applied_when_finished_is_in_the_same_batch)
  * (that engine stopped, say). Nothing is written for the dropped copy. */
 Test(perf_paths, held_copies_are_dropped_when_recorded_and_applied_when_not)
 {
-	submit("cp", json_pack("[o,o]", task("a", NULL, NULL), task("b", NULL, NULL)));
-	long long run = trigger("cp");
-	exec_sql("UPDATE task_runs SET state = 'running', attempt = 1, executor_id = 'x',"
-	         " lease_expires_at = now() + interval '30 s', attempt_claimed_at = now()"
-	         " WHERE run_id = %lld",
-	         run);
-	long long a = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'a'", run);
-	long long b = qi("SELECT id FROM task_runs WHERE run_id = %lld AND task = 'b'", run);
+	long long a, b;
+	two_running("cp", &a, &b);
 	/* the engine that sent a applies its result */
 	struct task_result ra = {.task_run_id = a,
 	                         .attempt = 1,
