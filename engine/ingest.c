@@ -136,13 +136,14 @@ static void log_full(struct ingest *g, const char *what)
 	          g->dropped_results, g->dropped_started);
 }
 
-static void reserve_res(struct ingest *g, size_t n)
+/* Room for n entries in a buffer of results (*v, *cap: res or cp). */
+static void reserve(struct pend **v, size_t *cap, size_t n)
 {
-	if (n <= g->capres)
+	if (n <= *cap)
 		return;
-	while (g->capres < n)
-		g->capres = g->capres ? g->capres * 2 : 1024;
-	g->res = xrealloc(g->res, g->capres * sizeof *g->res);
+	while (*cap < n)
+		*cap = *cap ? *cap * 2 : 1024;
+	*v = xrealloc(*v, *cap * sizeof **v);
 }
 
 /* Buffers a result; hold: a copy (another engine sent its task). */
@@ -158,14 +159,11 @@ static void push_result(struct ingest *g, json_t *finished, const struct reg_sen
 	}
 	struct pend p = {finished, sent ? sent->run_id : 0, sent ? sent->sole : 0, 0};
 	if (hold) {
-		if (g->ncp == g->capcp) {
-			g->capcp = g->capcp ? g->capcp * 2 : 1024;
-			g->cp = xrealloc(g->cp, g->capcp * sizeof *g->cp);
-		}
+		reserve(&g->cp, &g->capcp, g->ncp + 1);
 		p.due_ms = mono_ms() + COPY_HOLD_MS;
 		g->cp[g->ncp++] = p;
 	} else {
-		reserve_res(g, g->nres + 1);
+		reserve(&g->res, &g->capres, g->nres + 1);
 		g->res[g->nres++] = p;
 		pthread_cond_signal(&g->cond);
 	}
@@ -421,7 +419,7 @@ static void put_back(struct ingest *g, struct taken *t, size_t res_from, int sta
 	size_t left = t->nres - res_from;
 	pthread_mutex_lock(&g->mu);
 	if (left > 0) {
-		reserve_res(g, g->nres + left);
+		reserve(&g->res, &g->capres, g->nres + left);
 		memmove(g->res + left, g->res, g->nres * sizeof *g->res);
 		memcpy(g->res, t->res + res_from, left * sizeof *g->res);
 		g->nres += left;
@@ -443,7 +441,9 @@ static void put_back(struct ingest *g, struct taken *t, size_t res_from, int sta
  * was). */
 static int drop_recorded(struct store *s, struct taken *t, struct task_result *tr, int batch)
 {
-	unsigned char *rec = xcalloc(t->ncopy ? t->ncopy : 1, 1);
+	if (t->ncopy == 0) /* no copies: the rule with one engine */
+		return 0;
+	unsigned char *rec = xcalloc(t->ncopy, 1);
 	int dropped = 0;
 	for (size_t done = 0; done < t->ncopy;) {
 		size_t n = t->ncopy - done;

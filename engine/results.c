@@ -42,6 +42,23 @@ static const char LOCK_RUNS_SQL[] =
     " SELECT tr.run_id FROM task_runs tr WHERE tr.id = ANY($1::bigint[])))"
     " ORDER BY r.id FOR UPDATE OF r";
 
+/* Whether the report of result x (task run id, attempt, attempt state,
+ * executor id: SQL expressions) is already recorded: its attempt ended with
+ * that state, or the same executor's stale report of it is stored. Then
+ * applying it changes nothing. OFFSET 0 keeps this a probe per result (the
+ * view's branches by task run id): pulled up into a join, the view was
+ * read whole, every task run that kept a succeeded attempt compared with
+ * every result, 1.5 s per 500 copies of results another engine had
+ * applied (each engine gets every result); now 2 ms. */
+#define RECORDED(id, attempt, state, executor)                            \
+	"EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = " id  \
+	" AND a.attempt = " attempt " AND a.state = " state               \
+	" AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM " executor \
+	") OR (NOT a.stale AND a.finished_at IS NOT NULL)) OFFSET 0)"
+
+/* APPLY_SQL's results x: not stored again when already recorded */
+#define APPLY_RECORDED RECORDED("x.id", "x.attempt", "x.att_state", "x.executor_id")
+
 /* $1 jsonb array of results, $2 1 = internal (reaper). */
 static const char APPLY_SQL[] =
     "WITH x AS ("
@@ -139,16 +156,7 @@ static const char APPLY_SQL[] =
     " FROM x WHERE $2::int = 0"
     "  AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.id = x.id)"
     "  AND EXISTS (SELECT 1 FROM task_runs tr WHERE tr.id = x.id)"
-    /* Not recorded already. OFFSET 0 keeps this a probe per result (the
-     * view's branches by task run id): pulled up into an anti join, the
-     * view was read whole, every task run that kept a succeeded attempt
-     * compared with every result, 1.5 s per 500 copies of results another
-     * engine had applied (each engine gets every result); now 2 ms. */
-    "  AND NOT EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = x.id"
-    "   AND a.attempt = x.attempt AND a.state = x.att_state"
-    "   AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.executor_id)"
-    "    OR (NOT a.stale AND a.finished_at IS NOT NULL)) OFFSET 0)"
-    "), dl AS ("
+    "  AND NOT " APPLY_RECORDED "), dl AS ("
     " INSERT INTO dead_letters (task_run_id, run_id, workflow_id, task, attempts, last_error)"
     " SELECT id, run_id, workflow_id, task, attempt, error FROM upd WHERE state = 'dead'"
     "), ev AS ("
@@ -233,18 +241,22 @@ static const char APPLY_OK_SQL[] =
 static const char *const KNOWN_STATUS[] = {"succeeded",    "failed",   "timeout", "cancelled",
                                            "breaker_open", "rejected", "lost",    "backstop"};
 
+static int known_status(const char *status)
+{
+	for (size_t i = 0; i < sizeof KNOWN_STATUS / sizeof KNOWN_STATUS[0]; i++)
+		if (strcmp(status, KNOWN_STATUS[i]) == 0)
+			return 1;
+	return 0;
+}
+
 /* The result as a JSON object for APPLY_SQL: texts cleaned to valid UTF-8
  * and bounded, outputs dropped when PostgreSQL could not store them. */
 static json_t *result_json(const struct task_result *r)
 {
 	json_t *o = json_object();
 	const char *status = r->status ? r->status : "";
-	int known = 0;
-	for (size_t i = 0; i < sizeof KNOWN_STATUS / sizeof KNOWN_STATUS[0]; i++)
-		if (strcmp(status, KNOWN_STATUS[i]) == 0)
-			known = 1;
 	char *error = runs__clean_text(r->error, MAX_ERROR_TEXT);
-	if (!known) {
+	if (!known_status(status)) {
 		char *st = runs__clean_text(status, 64);
 		char *msg = xasprintf("unknown status '%s' from executor%s%s", st,
 		                      error ? ": " : "", error ? error : "");
@@ -630,19 +642,14 @@ int runs_apply_results(struct store *s, const struct task_result *res, int n)
 	return applied;
 }
 
-/* Which results are already recorded: their attempt ended with that
- * state (or the same executor's stale report is stored), exactly what
- * APPLY_SQL's stale branch checks before it stores anything. Read only, no
- * locks; OFFSET 0 keeps the probe per result (as in APPLY_SQL). $1..$4: ids,
- * attempts, attempt states, executor ids. Returns the ordinals (1-based)
- * of the recorded ones. */
+/* Which results are already recorded: the check APPLY_SQL's stale branch
+ * makes before it stores anything (RECORDED), read only, no locks. $1..$4:
+ * ids, attempts, attempt states, executor ids. Returns the ordinals
+ * (1-based) of the recorded ones. */
 static const char RECORDED_SQL[] =
     "SELECT x.i FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[])"
     " WITH ORDINALITY AS x(id, attempt, st, ex, i)"
-    " WHERE EXISTS (SELECT 1 FROM attempts_all a WHERE a.task_run_id = x.id"
-    "  AND a.attempt = x.attempt AND a.state = x.st"
-    "  AND ((a.stale AND a.executor_id IS NOT DISTINCT FROM x.ex)"
-    "   OR (NOT a.stale AND a.finished_at IS NOT NULL)) OFFSET 0)";
+    " WHERE " RECORDED("x.id", "x.attempt", "x.st", "x.ex");
 
 int runs_recorded(struct store *s, const struct task_result *res, int n, unsigned char *recorded)
 {
@@ -663,11 +670,7 @@ int runs_recorded(struct store *s, const struct task_result *res, int n, unsigne
 		/* a status only the engine makes, or an unknown one: APPLY_SQL
 		 * records it its own way; not asked, so not recorded here */
 		const char *st = res[i].status ? res[i].status : "";
-		int known = 0;
-		for (size_t k = 0; k < sizeof KNOWN_STATUS / sizeof KNOWN_STATUS[0]; k++)
-			if (strcmp(st, KNOWN_STATUS[k]) == 0)
-				known = 1;
-		if (!known || strcmp(st, "lost") == 0 || strcmp(st, "backstop") == 0)
+		if (!known_status(st) || strcmp(st, "lost") == 0 || strcmp(st, "backstop") == 0)
 			st = NULL;
 		char *ex = runs__clean_text(res[i].executor_id, 256);
 		lit_num(&ids, res[i].task_run_id, 1);
