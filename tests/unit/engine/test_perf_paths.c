@@ -562,6 +562,15 @@ Test(perf_paths, held_copies_are_dropped_when_recorded_and_applied_when_not)
 	                         .run_id = 0,
 	                         .sole = -1};
 	cr_assert_eq(runs_apply_results(S, &ra, 1), 1, "%s", store_error(S));
+	/* the read that tells them apart: a's report is recorded, b's not,
+	 * and another outcome of a's attempt is not the one recorded */
+	struct task_result both[2] = {ra, ra};
+	both[1].task_run_id = b;
+	unsigned char rec[2];
+	cr_assert_eq(runs_recorded(S, both, 2, rec), 1, "%s", store_error(S));
+	cr_assert(rec[0] && !rec[1]);
+	both[0].status = "failed";
+	cr_assert_eq(runs_recorded(S, both, 2, rec), 0, "%s", store_error(S));
 	long long events = qi("SELECT count(*) FROM events");
 	long long attempts = qi("SELECT count(*) FROM attempts");
 
