@@ -20,31 +20,35 @@
  * index task_runs_ready (priority, available_at, id)). %s is the priority
  * condition (an equality, so the scan is already in (available_at, id)
  * order). Everything that needs another table (the run is running, its
- * workflow not paused, the task's route can be served) is one scalar
- * subquery per candidate, which the planner cannot turn into a join: the
- * scan stops after LIMIT rows that pass, whatever the backlog. (A join let
- * the planner start from runs and visit every queued row on each claim.)
- * Inside it, three primary-key probes in a fixed order (OFFSET 0): joined
- * the plain way, with runs estimated at one row, the planner merge-joined
- * a million-row tasks and workflows per candidate (0.5 s each, 2 s claims
- * after the benchmark's fire phase).
+ * workflow not paused, the task's route can be served) is one LATERAL
+ * subquery per candidate, probed by primary key in a fixed order (OFFSET
+ * 0 keeps it a probe: the planner cannot turn it into a join, so the scan
+ * stops after LIMIT rows that pass, whatever the backlog; a join let it
+ * start from runs and visit every queued row on each claim, and, with runs
+ * estimated at one row, merge-join a million-row tasks and workflows per
+ * candidate). The same probe of the run returns what the frame needs
+ * (workflow, version, params, scheduled time): the claim reads each row
+ * once (reading the claimed rows again by id cost a fifth of the claim,
+ * bench/README.md round 8).
  * date_part is float8: extract() is numeric, and sorting on numeric cost
  * more than the rest of the claim. */
-#define CLAIM_BRANCH                                                                               \
-	"(SELECT tr.id, tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60) "    \
-	"AS eff, tr.available_at FROM task_runs tr "                                               \
-	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                             \
-	"AND tr.available_at <= now() AND tr.pool = $1 "                                           \
-	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) "                \
-	"AND (SELECT CASE WHEN k.spec->>'route' LIKE 'executor:%%' "                               \
-	"THEN substr(k.spec->>'route', 10) = ANY($3::text[]) "                                     \
-	"WHEN k.spec->>'route' LIKE 'label:%%' THEN substr(k.spec->>'route', 7) = "                \
-	"ANY($4::text[]) "                                                                         \
-	"ELSE true END FROM (SELECT r.workflow_id, r.version FROM runs r WHERE r.id = tr.run_id "  \
-	"AND r.state || '' = 'running' OFFSET 0) r CROSS JOIN LATERAL (SELECT 1 FROM workflows w " \
-	"WHERE w.id = r.workflow_id AND NOT w.paused OFFSET 0) w CROSS JOIN LATERAL (SELECT "      \
-	"k.spec FROM tasks k WHERE k.workflow_id = r.workflow_id AND k.version = r.version "       \
-	"AND k.name = tr.task OFFSET 0) k) "                                                       \
+#define CLAIM_BRANCH                                                                              \
+	"(SELECT tr.id, tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60) "   \
+	"AS eff, tr.available_at, tr.run_id, tr.task, x.workflow_id, x.version, x.params, "       \
+	"x.sched_ms, tr.target_executor FROM task_runs tr CROSS JOIN LATERAL (SELECT "            \
+	"r.workflow_id, r.version, r.params::text AS params, "                                    \
+	"(extract(epoch FROM r.scheduled_for) * 1000)::bigint AS sched_ms, (SELECT CASE "         \
+	"WHEN k.spec->>'route' LIKE 'executor:%%' "                                               \
+	"THEN substr(k.spec->>'route', 10) = ANY($3::text[]) "                                    \
+	"WHEN k.spec->>'route' LIKE 'label:%%' THEN substr(k.spec->>'route', 7) = "               \
+	"ANY($4::text[]) "                                                                        \
+	"ELSE true END FROM (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND NOT "       \
+	"w.paused OFFSET 0) w CROSS JOIN LATERAL (SELECT k.spec FROM tasks k WHERE "              \
+	"k.workflow_id = r.workflow_id AND k.version = r.version AND k.name = tr.task OFFSET 0) " \
+	"k) AS ok FROM runs r WHERE r.id = tr.run_id AND r.state || '' = 'running' OFFSET 0) x "  \
+	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                            \
+	"AND tr.available_at <= now() AND tr.pool = $1 "                                          \
+	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) AND x.ok "      \
 	"ORDER BY tr.available_at, tr.id LIMIT $2 FOR UPDATE OF tr SKIP LOCKED)"
 
 static const char *const mark_sql =
@@ -154,15 +158,10 @@ struct disp *disp_new(const struct disp_opts *o)
 	 * whole claim stay locked until its commit, unclaimed: other engines
 	 * take the next ones. */
 	d->claim_sql = xasprintf(
-	    "WITH b0 AS " CLAIM_BRANCH ", b1 AS " CLAIM_BRANCH ", b2 AS " CLAIM_BRANCH ", "
-	    "c AS (SELECT id, eff, available_at FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 "
-	    "UNION ALL SELECT * FROM b2) u ORDER BY eff, available_at, id LIMIT $2) "
-	    "SELECT tr.id, tr.run_id, tr.task, r.workflow_id, r.version, r.params::text, "
-	    "(extract(epoch FROM r.scheduled_for) * 1000)::bigint, tr.target_executor "
-	    "FROM task_runs tr JOIN runs r ON r.id = tr.run_id "
-	    "WHERE tr.id = ANY (ARRAY(SELECT id FROM c)) "
-	    "ORDER BY tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60), "
-	    "tr.available_at, tr.id",
+	    "WITH b0 AS " CLAIM_BRANCH ", b1 AS " CLAIM_BRANCH ", b2 AS " CLAIM_BRANCH
+	    " SELECT id, run_id, task, workflow_id, version, params, sched_ms, target_executor "
+	    "FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 UNION ALL SELECT * FROM b2) u "
+	    "ORDER BY eff, available_at, id LIMIT $2",
 	    "= 0", "= 1", "= 2");
 	d->specs = specs_new(0);
 	d->rnd = (uint64_t)mono_ms() * 2654435761u + 1;
