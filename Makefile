@@ -73,8 +73,10 @@ $(B)/empty.o:
 $(ALL_LIBS): | $(B)/empty.o
 
 # Migrations are compiled into the binaries, so a binary knows exactly which
-# schema versions it understands.
-$(B)/gen/migrations.c: $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
+# schema versions it understands. The directory is a prerequisite too: its
+# time changes when a migration is removed or renamed, which the files left
+# would not show.
+$(B)/gen/migrations.c: migrations $(sort $(wildcard migrations/*.sql)) scripts/embed-migrations.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-migrations.sh $(sort $(wildcard migrations/*.sql)) > $@.tmp && mv $@.tmp $@
 $(B)/gen/migrations.o: $(B)/gen/migrations.c
