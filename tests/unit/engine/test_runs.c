@@ -647,6 +647,13 @@ Test(runs, single_task_success_is_said_by_run_finished)
 	             0);
 	cr_assert_str_eq(q("SELECT state FROM attempts_all WHERE task_run_id = %lld", id),
 	                 "succeeded");
+	/* the run's duration in whole milliseconds, halves rounded up */
+	cr_assert_eq(qi("SELECT count(*) FROM events e JOIN runs r ON r.id = e.run_id"
+	                " WHERE e.kind = 'run.finished' AND e.run_id = %lld"
+	                " AND (e.data->>'duration_ms')::bigint ="
+	                " round(extract(epoch FROM r.finished_at - r.started_at) * 1000)",
+	                run),
+	             1);
 
 	long long run2 = trigger("wf");
 	exec_sql("UPDATE runs SET state = 'paused' WHERE id = %lld", run2);
