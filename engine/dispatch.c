@@ -61,7 +61,7 @@ static const char *const mark_sql =
     "attempt_started_at = NULL, wait_reason = NULL, updated_at = now() "
     /* the third column: seconds from ready to claimed, for the metrics */
     "FROM u WHERE t.id = u.id RETURNING t.id, t.attempt, "
-    "extract(epoch FROM clock_timestamp() - t.available_at)::float8";
+    "date_part('epoch', clock_timestamp() - t.available_at)";
 
 static const char *const requeue_sql =
     "WITH u AS (SELECT * FROM json_to_recordset($1::json) AS u(id bigint, att int)), "
