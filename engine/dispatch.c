@@ -16,40 +16,53 @@
 #include "wire.h"
 #include "xalloc.h"
 
-/* One priority level of the ready queue, read in index order (the partial
- * index task_runs_ready (priority, available_at, id)). %s is the priority
- * condition (an equality, so the scan is already in (available_at, id)
- * order). Everything that needs another table (the run is running, its
- * workflow not paused, the task's route can be served) is one LATERAL
- * subquery per candidate, probed by primary key in a fixed order (OFFSET
- * 0 keeps it a probe: the planner cannot turn it into a join, so the scan
- * stops after LIMIT rows that pass, whatever the backlog; a join let it
- * start from runs and visit every queued row on each claim, and, with runs
- * estimated at one row, merge-join a million-row tasks and workflows per
- * candidate). The same probe of the run returns what the frame needs
- * (workflow, version, params, scheduled time): the claim reads each row
- * once (reading the claimed rows again by id cost a fifth of the claim,
+/* The claim: for each priority level (0 high, 1 medium, 2 low), the ready
+ * queue read in index order (the partial index task_runs_ready (priority,
+ * available_at, id): one ordered index scan per level, joined LATERAL to
+ * the three levels, which plans in two thirds of the time three UNION ALL
+ * branches took), then the oldest by effective priority (aging: a level
+ * up per minute waited) over all levels.
+ * Everything that needs another table (the run is running, its workflow
+ * not paused, the task's route can be served) is one LATERAL subquery per
+ * candidate, probed by primary key in a fixed order (OFFSET 0 keeps it a
+ * probe: the planner cannot turn it into a join, so the scan stops after
+ * LIMIT rows that pass, whatever the backlog; a join let it start from runs
+ * and visit every queued row on each claim, and, with runs estimated at
+ * one row, merge-join a million-row tasks and workflows per candidate).
+ * The same probe of the run returns what the frame needs (workflow,
+ * version, params, scheduled time): the claim reads each row once
+ * (reading the claimed rows again by id cost a fifth of the claim,
  * bench/README.md round 8).
+ * Each level's rows are locked as its scan finds them (SKIP LOCKED under
+ * the LIMIT): rows another engine holds are passed over, not counted.
+ * Locking only the chosen candidates afterwards made a second engine
+ * choose the first engine's rows, skip them all and claim nothing: half of
+ * all claims were empty with two engines (round 7). A level's rows beyond
+ * the LIMIT of the whole claim stay locked until its commit, unclaimed:
+ * other engines take the next ones.
  * date_part is float8: extract() is numeric, and sorting on numeric cost
  * more than the rest of the claim. */
-#define CLAIM_BRANCH                                                                              \
-	"(SELECT tr.id, tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60) "   \
-	"AS eff, tr.available_at, tr.run_id, tr.task, x.workflow_id, x.version, x.params, "       \
-	"x.sched_ms, tr.target_executor FROM task_runs tr CROSS JOIN LATERAL (SELECT "            \
-	"r.workflow_id, r.version, r.params::text AS params, "                                    \
-	"(extract(epoch FROM r.scheduled_for) * 1000)::bigint AS sched_ms, (SELECT CASE "         \
-	"WHEN k.spec->>'route' LIKE 'executor:%%' "                                               \
-	"THEN substr(k.spec->>'route', 10) = ANY($3::text[]) "                                    \
-	"WHEN k.spec->>'route' LIKE 'label:%%' THEN substr(k.spec->>'route', 7) = "               \
-	"ANY($4::text[]) "                                                                        \
-	"ELSE true END FROM (SELECT 1 FROM workflows w WHERE w.id = r.workflow_id AND NOT "       \
-	"w.paused OFFSET 0) w CROSS JOIN LATERAL (SELECT k.spec FROM tasks k WHERE "              \
-	"k.workflow_id = r.workflow_id AND k.version = r.version AND k.name = tr.task OFFSET 0) " \
-	"k) AS ok FROM runs r WHERE r.id = tr.run_id AND r.state || '' = 'running' OFFSET 0) x "  \
-	"WHERE tr.priority %s AND tr.state IN ('queued', 'retrying') "                            \
-	"AND tr.available_at <= now() AND tr.pool = $1 "                                          \
-	"AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) AND x.ok "      \
-	"ORDER BY tr.available_at, tr.id LIMIT $2 FOR UPDATE OF tr SKIP LOCKED)"
+static const char CLAIM_SQL[] =
+    "SELECT c.id, c.run_id, c.task, c.workflow_id, c.version, c.params, c.sched_ms,"
+    " c.target_executor"
+    " FROM (VALUES (0::smallint), (1::smallint), (2::smallint)) AS p(p) CROSS JOIN LATERAL"
+    " (SELECT tr.id, tr.priority - floor(date_part('epoch', now() - tr.available_at) / 60)"
+    "  AS eff, tr.available_at, tr.run_id, tr.task, x.workflow_id, x.version, x.params,"
+    "  x.sched_ms, tr.target_executor FROM task_runs tr CROSS JOIN LATERAL (SELECT"
+    "  r.workflow_id, r.version, r.params::text AS params,"
+    "  (extract(epoch FROM r.scheduled_for) * 1000)::bigint AS sched_ms, (SELECT CASE"
+    "  WHEN k.spec->>'route' LIKE 'executor:%' THEN substr(k.spec->>'route', 10) ="
+    "  ANY($3::text[]) WHEN k.spec->>'route' LIKE 'label:%' THEN substr(k.spec->>'route', 7)"
+    "  = ANY($4::text[]) ELSE true END FROM (SELECT 1 FROM workflows w"
+    "  WHERE w.id = r.workflow_id AND NOT w.paused OFFSET 0) w CROSS JOIN LATERAL (SELECT"
+    "  k.spec FROM tasks k WHERE k.workflow_id = r.workflow_id AND k.version = r.version"
+    "  AND k.name = tr.task OFFSET 0) k) AS ok"
+    "  FROM runs r WHERE r.id = tr.run_id AND r.state || '' = 'running' OFFSET 0) x"
+    "  WHERE tr.priority = p.p AND tr.state IN ('queued', 'retrying')"
+    "  AND tr.available_at <= now() AND tr.pool = $1"
+    "  AND (tr.target_executor IS NULL OR tr.target_executor = ANY($3::text[])) AND x.ok"
+    "  ORDER BY tr.available_at, tr.id LIMIT $2 FOR UPDATE OF tr SKIP LOCKED) AS c"
+    " ORDER BY c.eff, c.available_at, c.id LIMIT $2";
 
 static const char *const mark_sql =
     /* The attempt lives on the task run until it ends (its attempts row
@@ -105,7 +118,6 @@ struct disp {
 	struct disp_opts o;
 	char *engine_id;
 	char *engine_quoted; /* engine_id as JSON text, for task frames */
-	char *claim_sql;
 	struct specs *specs; /* compiled task specs by workflow version */
 	long long spliced;   /* frames assembled from spec fragments */
 	uint64_t rnd;
@@ -149,20 +161,6 @@ struct disp *disp_new(const struct disp_opts *o)
 		d->engine_quoted = xstrdup("\"\"");
 	if (d->o.batch <= 0)
 		d->o.batch = 500;
-	/* Each level's rows are locked as its scan finds them (SKIP LOCKED
-	 * under the LIMIT): rows another engine holds are passed over, not
-	 * counted. Locking only the chosen candidates afterwards made a second
-	 * engine choose the first engine's rows, skip them all and claim
-	 * nothing: half of all claims were empty with two engines
-	 * (bench/README.md, round 7). A level's rows beyond the LIMIT of the
-	 * whole claim stay locked until its commit, unclaimed: other engines
-	 * take the next ones. */
-	d->claim_sql = xasprintf(
-	    "WITH b0 AS " CLAIM_BRANCH ", b1 AS " CLAIM_BRANCH ", b2 AS " CLAIM_BRANCH
-	    " SELECT id, run_id, task, workflow_id, version, params, sched_ms, target_executor "
-	    "FROM (SELECT * FROM b0 UNION ALL SELECT * FROM b1 UNION ALL SELECT * FROM b2) u "
-	    "ORDER BY eff, available_at, id LIMIT $2",
-	    "= 0", "= 1", "= 2");
 	d->specs = specs_new(0);
 	d->rnd = (uint64_t)mono_ms() * 2654435761u + 1;
 	return d;
@@ -174,7 +172,6 @@ void disp_free(struct disp *d)
 		return;
 	free(d->engine_id);
 	free(d->engine_quoted);
-	free(d->claim_sql);
 	specs_free(d->specs);
 	free(d);
 }
@@ -798,8 +795,9 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	/* Not prepared: a generic plan made while the queue was small (at
 	 * start) can probe runs with a sequential scan per candidate, which
 	 * turned a 20,000-task backlog into a 25 s claim. A custom plan sees
-	 * the tables' current size; planning costs about 1 ms per batch. */
-	claim = store_exec(s, d->claim_sql, 4, cp);
+	 * the tables' current size; planning costs 1-2 ms per batch, about a
+	 * third of the claim. */
+	claim = store_exec(s, CLAIM_SQL, 4, cp);
 	if (!claim)
 		goto out;
 	/* The statements after the claim (mark, fan-out, outputs) are prepared
