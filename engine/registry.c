@@ -72,7 +72,14 @@ static void open_socket(struct reg *r, struct reg_exec *e)
 	zmq_setsockopt(e->push, ZMQ_SNDHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(e->push, ZMQ_IMMEDIATE, &one, sizeof one);
 	snprintf(addr, sizeof addr, "inproc://wf-reg-mon-%d", ++r->mon_seq);
-	if (zmq_socket_monitor(e->push, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+	/* Connected means the handshake is done, not the TCP connect: with
+	 * ZMQ_IMMEDIATE the pipe to the executor is attached only after the
+	 * handshake (libzmq attaches it, then reports the handshake), and a
+	 * task sent in between failed with EAGAIN and came back as a lost
+	 * attempt (seen in executors_routing: two of three tasks sent to an
+	 * executor that had just said hello) */
+	if (zmq_socket_monitor(e->push, addr,
+	                       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0) {
 		e->mon = zmq_socket(r->zctx, ZMQ_PAIR);
 		if (e->mon && zmq_connect(e->mon, addr) != 0) {
 			zmq_close(e->mon);
@@ -471,7 +478,7 @@ void reg_poll_monitors(struct reg *r)
 					more = zmq_msg_more(&m);
 				zmq_msg_close(&m);
 			}
-			if (ev == ZMQ_EVENT_CONNECTED) {
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				e->connected = 1;
 				e->blocked_until = 0;
 				log_debug("connected to executor", "executor_id=%s", e->id);

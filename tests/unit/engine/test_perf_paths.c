@@ -3,13 +3,17 @@
  * filters (engine/dispatch.h, with a real registry and ZeroMQ sockets),
  * broadcast fan-out and its roll-up (advance.c), and the ingester skipping
  * `started` records whose `finished` is in the same batch. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "engine/dispatch.h"
@@ -114,6 +118,48 @@ static void fake_exec(void *zctx, struct reg *r, struct fake_exec *f, const char
 		sleep_ms(10);
 	}
 	cr_assert(f->e->connected, "the registry did not connect to %s", ep);
+}
+
+/* An executor that said hello is not sent tasks until the ZeroMQ handshake
+ * with it is done: the TCP connection alone is not enough (with
+ * ZMQ_IMMEDIATE the pipe is attached after the handshake, and a task sent
+ * before failed with EAGAIN and became a lost attempt). The endpoint here
+ * accepts TCP connections and never speaks ZMTP. */
+Test(perf_paths, registry_waits_for_the_handshake_before_sending)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	cr_assert_eq(listen(fd, 8), 0);
+	socklen_t alen = sizeof a;
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	char ep[64];
+	snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+
+	void *zctx = zmq_ctx_new();
+	struct reg *r = reg_new(zctx, 10000);
+	json_t *hello = json_pack("{s:s, s:s, s:s, s:s, s:[], s:i, s:s}", "type", "hello",
+	                          "executor_id", "mute", "endpoint", ep, "pool", "default",
+	                          "labels", "slots", 4, "version", "t");
+	reg_hello(r, hello);
+	json_decref(hello);
+	struct reg_exec *e = reg_find(r, "mute");
+	cr_assert(e);
+	for (int i = 0; i < 30; i++) {
+		reg_poll_monitors(r);
+		sleep_ms(10);
+	}
+	int c = accept(fd, NULL, NULL); /* the TCP connection is there */
+	cr_assert(c >= 0);
+	reg_poll_monitors(r);
+	cr_assert(!e->connected, "connected before any handshake");
+	cr_assert(!reg_can_take(e));
+	close(c);
+	close(fd);
+	reg_free(r);
+	zmq_ctx_term(zctx);
 }
 
 /* Receives the task frames waiting on f. Returns how many. */
