@@ -120,6 +120,38 @@ static void fake_exec(void *zctx, struct reg *r, struct fake_exec *f, const char
 	cr_assert(f->e->connected, "the registry did not connect to %s", ep);
 }
 
+/* A registry and an ingester on their own ZeroMQ context, with n
+ * executors (e1, e2) of the given slots registered by hello: what each
+ * dispatcher test starts from. */
+struct rig {
+	void *zctx;
+	struct reg *r;
+	struct ingest *g;
+	struct fake_exec f[2];
+	int n;
+};
+
+static void rig_open(struct rig *k, int n, int slots)
+{
+	static const char *const ids[2] = {"e1", "e2"};
+	cr_assert(n >= 1 && n <= 2);
+	k->zctx = zmq_ctx_new();
+	k->r = reg_new(k->zctx, 10000);
+	k->g = ingest_new(1000);
+	k->n = n;
+	for (int i = 0; i < n; i++)
+		fake_exec(k->zctx, k->r, &k->f[i], ids[i], slots);
+}
+
+static void rig_close(struct rig *k)
+{
+	ingest_free(k->g);
+	reg_free(k->r);
+	for (int i = 0; i < k->n; i++)
+		zmq_close(k->f[i].pull);
+	zmq_ctx_term(k->zctx);
+}
+
 /* An executor that said hello is not sent tasks until the ZeroMQ handshake
  * with it is done: the TCP connection alone is not enough (with
  * ZMQ_IMMEDIATE the pipe is attached after the handshake, and a task sent
@@ -217,11 +249,8 @@ Test(perf_paths, spec_cache_loads_versions_with_one_query_and_stays_bounded)
 
 Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_rest)
 {
-	void *zctx = zmq_ctx_new();
-	struct reg *r = reg_new(zctx, 10000);
-	struct ingest *g = ingest_new(1000);
-	struct fake_exec f;
-	fake_exec(zctx, r, &f, "e1", 20);
+	struct rig k;
+	rig_open(&k, 1, 20);
 	submit("paused", json_pack("[o]", task("p", NULL, NULL)));
 	submit("pinned", json_pack("[o]", task("k", NULL, "executor:elsewhere")));
 	submit("plain", json_pack("[o]", task("n", NULL, NULL)));
@@ -238,9 +267,9 @@ Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_res
 	struct disp_opts o = {"eng", 30000, 500};
 	struct disp *d = disp_new(&o);
 	int more = 0;
-	cr_assert_eq(disp_run(d, S, r, g, &more), 20, "%s", store_error(S));
+	cr_assert_eq(disp_run(d, S, k.r, k.g, &more), 20, "%s", store_error(S));
 	long long ids[64];
-	cr_assert_eq(drain(&f, ids, 64), 20);
+	cr_assert_eq(drain(&k.f[0], ids, 64), 20);
 	cr_assert_eq(qi("SELECT count(*) FROM task_runs t JOIN runs r ON r.id = t.run_id JOIN"
 	                " workflows w ON w.id = r.workflow_id WHERE t.state = 'running' AND"
 	                " w.name = 'plain' AND t.executor_id = 'e1' AND t.attempt = 1"),
@@ -258,10 +287,7 @@ Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_res
 	                " 'queued'"),
 	             0);
 	disp_free(d);
-	ingest_free(g);
-	reg_free(r);
-	zmq_close(f.pull);
-	zmq_ctx_term(zctx);
+	rig_close(&k);
 }
 
 /* Active-active: another engine's claim holds the oldest ready task runs
@@ -270,11 +296,8 @@ Test(perf_paths, claim_skips_paused_and_unroutable_work_without_starving_the_res
  * candidates afterwards skipped them all and claimed nothing. */
 Test(perf_paths, claim_passes_over_task_runs_another_engine_holds)
 {
-	void *zctx = zmq_ctx_new();
-	struct reg *r = reg_new(zctx, 10000);
-	struct ingest *g = ingest_new(1000);
-	struct fake_exec f;
-	fake_exec(zctx, r, &f, "e1", 10);
+	struct rig k;
+	rig_open(&k, 1, 10);
 	submit("held", json_pack("[o]", task("h", NULL, NULL)));
 	for (int i = 0; i < 30; i++)
 		trigger("held");
@@ -295,9 +318,9 @@ Test(perf_paths, claim_passes_over_task_runs_another_engine_holds)
 	struct disp_opts o = {"eng", 30000, 10};
 	struct disp *d = disp_new(&o);
 	int more = 0;
-	cr_assert_eq(disp_run(d, S, r, g, &more), 10, "%s", store_error(S));
+	cr_assert_eq(disp_run(d, S, k.r, k.g, &more), 10, "%s", store_error(S));
 	long long ids[16];
-	cr_assert_eq(drain(&f, ids, 16), 10);
+	cr_assert_eq(drain(&k.f[0], ids, 16), 10);
 	for (int i = 0; i < 10; i++)
 		cr_assert_gt(ids[i], held_max, "task run %lld is held by the other engine", ids[i]);
 	/* the next ten in order, and nothing of the held ones touched */
@@ -312,10 +335,7 @@ Test(perf_paths, claim_passes_over_task_runs_another_engine_holds)
 	PQclear(res);
 	PQfinish(other);
 	disp_free(d);
-	ingest_free(g);
-	reg_free(r);
-	zmq_close(f.pull);
-	zmq_ctx_term(zctx);
+	rig_close(&k);
 }
 
 /* ----------------------------------------------------------- broadcast */
@@ -326,11 +346,8 @@ Test(perf_paths, claim_passes_over_task_runs_another_engine_holds)
  * built per task and expanded. */
 Test(perf_paths, task_frames_spliced_from_the_spec_equal_the_built_ones)
 {
-	void *zctx = zmq_ctx_new();
-	struct reg *r = reg_new(zctx, 10000);
-	struct ingest *g = ingest_new(1000);
-	struct fake_exec f;
-	fake_exec(zctx, r, &f, "e1", 20);
+	struct rig k;
+	rig_open(&k, 1, 20);
 	const char *odd = "n\"q\\é/\t";
 	json_t *a = task(odd, NULL, NULL);
 	json_object_set_new(
@@ -350,12 +367,12 @@ Test(perf_paths, task_frames_spliced_from_the_spec_equal_the_built_ones)
 	struct disp_opts o = {"eng\"1", 30000, 500};
 	struct disp *d = disp_new(&o);
 	int more = 0;
-	cr_assert_eq(disp_run(d, S, r, g, &more), 2, "%s", store_error(S));
+	cr_assert_eq(disp_run(d, S, k.r, k.g, &more), 2, "%s", store_error(S));
 	int seen = 0;
 	for (int tries = 0; tries < 100 && seen < 2; tries++) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, f.pull, ZMQ_DONTWAIT) < 0) {
+		if (zmq_msg_recv(&m, k.f[0].pull, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&m);
 			sleep_ms(10);
 			continue;
@@ -410,10 +427,7 @@ Test(perf_paths, task_frames_spliced_from_the_spec_equal_the_built_ones)
 	cr_assert_eq(seen, 2);
 	cr_assert_eq(disp_spliced(d), 1, "the noop's frame was not spliced");
 	disp_free(d);
-	ingest_free(g);
-	zmq_close(f.pull);
-	reg_free(r);
-	zmq_ctx_term(zctx);
+	rig_close(&k);
 }
 
 static struct task_result res(long long id, int attempt, const char *ex, const char *status)
@@ -431,12 +445,8 @@ static struct task_result res(long long id, int attempt, const char *ex, const c
 
 static void broadcast_case(const char *mode, const char *want_parent, const char *want_run)
 {
-	void *zctx = zmq_ctx_new();
-	struct reg *r = reg_new(zctx, 10000);
-	struct ingest *g = ingest_new(1000);
-	struct fake_exec f1, f2;
-	fake_exec(zctx, r, &f1, "e1", 4);
-	fake_exec(zctx, r, &f2, "e2", 4);
+	struct rig k;
+	rig_open(&k, 2, 4);
 	json_t *b = task("b", NULL, "broadcast");
 	json_object_set_new(b, "broadcast_success", json_string(mode));
 	submit("bc", json_pack("[o,o]", b, task("after", "b", NULL)));
@@ -445,17 +455,17 @@ static void broadcast_case(const char *mode, const char *want_parent, const char
 	struct disp *d = disp_new(&o);
 	int more = 0;
 	/* first round: the parent fans out (nothing sent), then the copies go */
-	cr_assert_eq(disp_run(d, S, r, g, &more), 0, "%s", store_error(S));
+	cr_assert_eq(disp_run(d, S, k.r, k.g, &more), 0, "%s", store_error(S));
 	cr_assert_eq(more, 1);
 	cr_assert_str_eq(q("SELECT string_agg(coalesce(target_executor, '-') || '=' || state, ' '"
 	                   " ORDER BY target_executor NULLS FIRST) FROM task_runs WHERE run_id ="
 	                   " %lld AND task = 'b'",
 	                   run),
 	                 "-=running e1=queued e2=queued");
-	cr_assert_eq(disp_run(d, S, r, g, &more), 2, "%s", store_error(S));
+	cr_assert_eq(disp_run(d, S, k.r, k.g, &more), 2, "%s", store_error(S));
 	long long id1, id2;
-	cr_assert_eq(drain(&f1, &id1, 1), 1);
-	cr_assert_eq(drain(&f2, &id2, 1), 1);
+	cr_assert_eq(drain(&k.f[0], &id1, 1), 1);
+	cr_assert_eq(drain(&k.f[1], &id2, 1), 1);
 	cr_assert_str_eq(q("SELECT target_executor FROM task_runs WHERE id = %lld", id1), "e1");
 	cr_assert_str_eq(q("SELECT target_executor FROM task_runs WHERE id = %lld", id2), "e2");
 	/* e1 succeeds; the parent waits for e2 */
@@ -482,11 +492,7 @@ static void broadcast_case(const char *mode, const char *want_parent, const char
 		    "broadcast: 1 of 2 copies did not succeed (e2: failed)");
 	cr_assert_str_eq(q("SELECT state FROM runs WHERE id = %lld", run), want_run);
 	disp_free(d);
-	ingest_free(g);
-	reg_free(r);
-	zmq_close(f1.pull);
-	zmq_close(f2.pull);
-	zmq_ctx_term(zctx);
+	rig_close(&k);
 }
 
 Test(perf_paths, broadcast_all_fails_when_one_copy_fails)
