@@ -19,7 +19,7 @@
 /* The claim: for each priority level (0 high, 1 medium, 2 low), the ready
  * queue read in index order (the partial index task_runs_ready (priority,
  * available_at, id): one ordered index scan per level, joined LATERAL to
- * the three levels, which plans in two thirds of the time three UNION ALL
+ * the three levels, which plans in about half the time three UNION ALL
  * branches took), then the oldest by effective priority (aging: a level
  * up per minute waited) over all levels.
  * Everything that needs another table (the run is running, its workflow
@@ -795,8 +795,9 @@ static int run_pool(struct disp *d, struct store *s, struct reg *r, struct inges
 	/* Not prepared: a generic plan made while the queue was small (at
 	 * start) can probe runs with a sequential scan per candidate, which
 	 * turned a 20,000-task backlog into a 25 s claim. A custom plan sees
-	 * the tables' current size; planning costs 1-2 ms per batch, about a
-	 * third of the claim. */
+	 * the tables' current size; planning costs about 0.5 ms per batch on
+	 * a 100,000-task backlog, a seventh of the claim (bench/README.md,
+	 * round 8). */
 	claim = store_exec(s, CLAIM_SQL, 4, cp);
 	if (!claim)
 		goto out;

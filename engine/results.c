@@ -186,8 +186,8 @@ static const char APPLY_OK_SQL[] =
     "), cur AS MATERIALIZED ("
     " SELECT x.id, x.attempt, x.executor_id, x.exit_code, x.http_status,"
     "  x.output, x.duration_ms, x.outputs, x.run_id, x.sole,"
-    "  CASE WHEN x.started_ms > 0 THEN to_timestamp(x.started_ms / 1000.0::float8) END AS "
-    "started_at,"
+    "  CASE WHEN x.started_ms > 0 THEN to_timestamp(x.started_ms / 1000.0::float8)"
+    "   END AS started_at,"
     "  CASE WHEN x.finished_ms > 0 THEN to_timestamp(x.finished_ms / 1000.0::float8)"
     "   ELSE now() END AS finished_at"
     /* In id order, as every statement that locks task runs (the update
